@@ -1,0 +1,146 @@
+"""`vla-kit` as a user meets it: real subprocesses, real papermill, files on disk."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import ROOT, make_notebook
+from vla_kit.reports.archive import RUN_FILES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def survey_run(tmp_path_factory):
+    """One real `vla-kit run survey --params params/ci.yaml`, shared by the checks below."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("archive") / "outputs"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vla_kit.cli", "run", "survey", "--params", "params/ci.yaml", "--outputs", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr
+    runs = list((out / "ci").iterdir())
+    assert len(runs) == 1
+    return proc, runs[0], out
+
+
+def test_survey_run_archives_every_file(survey_run):
+    proc, run, _ = survey_run
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    assert (run / "artifacts").is_dir()
+    assert re.match(r"^\d{8}-\d{6}-survey-[0-9a-f]{4}$", run.name)
+    assert "survey: succeeded" in proc.stdout and str(run) in proc.stdout
+
+
+def test_survey_manifest_records_environment_inputs_and_timing(survey_run):
+    _, run, _ = survey_run
+    m = json.loads((run / "manifest.json").read_text())
+    for key in ("vla_kit_version", "git", "python", "packages", "hardware", "seeds", "inputs", "started_at", "finished_at", "duration_s", "status", "params_sha256"):
+        assert key in m, key
+    assert m["status"] == "succeeded" and m["error"] is None
+    assert m["packages"]["papermill"] and m["packages"]["torch"].startswith("2.13.0")
+    assert m["hardware"]["logical_cores"] >= 1 and m["hardware"]["cpu_model"]
+    assert m["git"]["revision"] is None or len(m["git"]["revision"]) == 40
+    assert m["seeds"] == {"seed": 0} and m["duration_s"] > 0
+
+
+def test_survey_metrics_hold_the_measured_peaks_and_working_backends(survey_run):
+    _, run, _ = survey_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("cpu_fp32_gflops", "cpu_bf16_gflops", "cpu_int8_gops", "cpu_mem_bw_gbs"):
+        assert metrics[key] > 0, key
+    assert {"torch-cpu", "onnxruntime-cpu"} <= set(metrics["backends_ok"])
+    assert len(metrics["platform_comparison"]) >= 7
+    assert metrics["target_comparison"]["target"] == "x86-cpu"
+
+
+def test_survey_params_yaml_records_resolved_defaults(survey_run):
+    import yaml
+
+    _, run, _ = survey_run
+    p = yaml.safe_load((run / "params.yaml").read_text())
+    assert p["deployment"] == "ci" and p["survey"]["gemm_sizes"] == [128, 256]
+    assert p["runner"]["cell_timeout_s"] == 600
+
+
+def test_report_html_opens_offline_with_every_figure(survey_run):
+    _, run, _ = survey_run
+    html = (run / "report.html").read_text()
+    executed = nbformat.read(str(run / "notebook.ipynb"), as_version=4)
+    figures = sum(1 for c in executed.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {}))
+    assert figures >= 3
+    assert html.count("Plotly.newPlot(") == figures  # every figure is drawn in the report
+    assert html.count("plotly.js v") == 1  # plotly.js embedded exactly once
+    remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?:[^"]+)"', html)
+    assert remote == [], remote
+    assert "cpu_fp32_gflops" in html or "fp32 GFLOP/s" in html
+    assert "vla-run-header" in html and "succeeded" in html
+
+
+def test_reports_lists_the_run_with_headline_metrics(survey_run, cli):
+    _, run, out = survey_run
+    proc = cli("reports", "--outputs", str(out))
+    assert proc.returncode == 0
+    assert run.name in proc.stdout and "succeeded" in proc.stdout and "cpu_fp32_gflops=" in proc.stdout
+    as_json = json.loads(cli("reports", "--outputs", str(out), "--json").stdout)
+    assert as_json[0]["run_id"] == run.name and as_json[0]["headline"]["cpu_fp32_gflops"] > 0
+
+
+def test_bad_params_exit_2_naming_file_key_and_value(cli, write_params):
+    bad = write_params("deployment: ci\nsurvey:\n  gemm_repeats: lots\n")
+    proc = cli("run", "survey", "--params", str(bad))
+    assert proc.returncode == 2
+    assert f"{bad}:3: survey.gemm_repeats: got 'lots'; expected a valid integer" in proc.stderr
+
+
+def test_unknown_key_exit_2_lists_known_keys(cli, write_params):
+    bad = write_params("deployment: ci\nsurvey:\n  gemm_repeat: 3\n")
+    proc = cli("run", "survey", "--params", str(bad))
+    assert proc.returncode == 2 and "survey.gemm_repeat" in proc.stderr and "gemm_repeats" in proc.stderr
+
+
+def test_set_override_error_names_the_argument(cli):
+    proc = cli("run", "survey", "--params", "params/ci.yaml", "--set", "survey.threads=-1")
+    assert proc.returncode == 2 and "--set survey.threads=-1: survey.threads: got -1" in proc.stderr
+
+
+def test_missing_params_file_and_unknown_stage_exit_2(cli, tmp_path):
+    assert cli("run", "survey", "--params", str(tmp_path / "nope.yaml")).returncode == 2
+    proc = cli("run", "train_the_robot", "--params", "params/ci.yaml")
+    assert proc.returncode == 2 and "unknown stage" in proc.stderr
+
+
+def test_failing_notebook_exits_1_and_is_archived_as_failed(cli, tmp_path):
+    nb = make_notebook(tmp_path / "bad.ipynb", ["raise RuntimeError('joint 3 over limit')"])
+    out = tmp_path / "arch"
+    proc = cli("run", str(nb), "--params", "params/ci.yaml", "--outputs", str(out))
+    assert proc.returncode == 1
+    assert "RuntimeError: joint 3 over limit" in proc.stderr and "archived as failed" in proc.stderr
+    (run,) = list((out / "ci").iterdir())
+    assert json.loads((run / "manifest.json").read_text())["status"] == "failed"
+    assert "status-failed" in (run / "report.html").read_text()
+    listing = cli("reports", "--outputs", str(out)).stdout
+    assert "failed" in listing and "joint 3 over limit" in listing
+
+
+def test_unwritable_outputs_exit_2(cli, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    proc = cli("run", "survey", "--params", "params/ci.yaml", "--outputs", str(blocker / "out"))
+    assert proc.returncode == 2 and "not writable" in proc.stderr
+
+
+def test_stages_and_params_commands(cli):
+    assert "survey" in cli("stages").stdout
+    proc = cli("params", "--params", "params/ci.yaml", "--set", "survey.gemm_repeats=7")
+    assert proc.returncode == 0 and "gemm_repeats: 7" in proc.stdout

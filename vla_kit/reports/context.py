@@ -1,0 +1,182 @@
+"""The notebook side of a run: ``record()`` numbers, find the artifacts folder, set up display.
+
+When ``vla-kit run`` executes a notebook it sets ``VLA_KIT_RUN_DIR`` for the kernel; ``record``
+then writes ``metrics.json`` in that folder after every call (atomically, so a dying kernel leaves
+the numbers recorded so far). A notebook stepped through by hand has no run folder: values go to
+a scratch folder under the system temp directory, named once on first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vla_kit.errors import InputError
+
+__all__ = ["table", "markdown", "record", "record_many", "recorded", "artifacts_dir", "run_dir", "setup_notebook", "to_jsonable", "write_json_atomic"]
+
+ENV_RUN_DIR = "VLA_KIT_RUN_DIR"
+METRICS_FILE = "metrics.json"
+HEADLINE_FILE = ".headline.json"  # consumed by the runner into manifest.json, then removed
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,127}$")
+
+_interactive_dir: Path | None = None
+
+
+def run_dir() -> Path:
+    """The folder of the current run (or of this interactive session)."""
+    global _interactive_dir
+    env = os.environ.get(ENV_RUN_DIR)
+    if env:
+        return Path(env)
+    if _interactive_dir is None:
+        _interactive_dir = Path(tempfile.mkdtemp(prefix="vla_kit-interactive-"))
+        print(f"vla_kit: not running under `vla-kit run`; recording to {_interactive_dir}")
+    return _interactive_dir
+
+
+def artifacts_dir() -> Path:
+    """``<run>/artifacts``, created on first use: where a stage puts the files it produces."""
+    path = run_dir() / "artifacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy/pandas/dataclass/pydantic values to plain JSON data; non-finite floats -> None."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if hasattr(value, "model_dump"):  # pydantic
+        return to_jsonable(value.model_dump(mode="json"))
+    mod = type(value).__module__
+    if mod.startswith("numpy"):
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            return to_jsonable(value.tolist())
+        if isinstance(value, np.generic):
+            return to_jsonable(value.item())
+    if mod.startswith("pandas"):
+        import pandas as pd
+
+        if isinstance(value, pd.DataFrame):
+            return to_jsonable(value.to_dict(orient="records"))
+        if isinstance(value, pd.Series):
+            return to_jsonable(value.to_dict())
+    if hasattr(value, "item") and callable(value.item):  # torch scalars
+        try:
+            return to_jsonable(value.item())
+        except (TypeError, ValueError):
+            pass
+    raise InputError("record value", f"cannot store a {type(value).__name__} in metrics.json; record numbers, strings, lists, dicts or tables")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temporary file and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+
+
+def record(name: str, value: Any, *, headline: bool = False) -> Any:
+    """Record ``value`` under ``name`` in the run's ``metrics.json`` and return it unchanged.
+
+    Later stages and CI read numbers from ``metrics.json``, never from HTML, so a notebook records
+    everything it shows.
+
+    Args:
+        name: metric name: letters, digits, ``_ . - /``; recording a name again replaces it.
+        value: JSON-able data; numpy/pandas/dataclasses/pydantic are converted, NaN/inf become null.
+        headline: list this metric in ``vla-kit reports`` and in the manifest's headline.
+
+    Returns:
+        ``value``, so a cell can record and display in one line.
+
+    Raises:
+        InputError: a bad name, or a value that cannot be stored.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError("record name", f"{name!r} is not a metric name (letters, digits, '_', '.', '-', '/'; at most 128)")
+    data = to_jsonable(value)
+    folder = run_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics_path = folder / METRICS_FILE
+    metrics = _read(metrics_path, {})
+    metrics[name] = data
+    write_json_atomic(metrics_path, metrics)
+    if headline:
+        head_path = folder / HEADLINE_FILE
+        heads = _read(head_path, [])
+        if name not in heads:
+            heads.append(name)
+            write_json_atomic(head_path, heads)
+    return value
+
+
+def record_many(values: dict[str, Any], *, headline: bool = False) -> dict[str, Any]:
+    """:func:`record` each ``name: value`` pair; returns ``values``."""
+    for name, value in values.items():
+        record(name, value, headline=headline)
+    return values
+
+
+def recorded() -> dict[str, Any]:
+    """Everything recorded so far in this run."""
+    return _read(run_dir() / METRICS_FILE, {})
+
+
+def setup_notebook() -> None:
+    """Prepare a notebook for archived reports; call once in the first code cell.
+
+    Sets the plotly renderer so every figure shows interactively in Jupyter *and* survives in the
+    offline ``report.html``, and tidies pandas display.
+    """
+    from vla_kit.reports.figures import install_renderer
+
+    install_renderer()
+    try:
+        import pandas as pd
+
+        pd.set_option("display.max_columns", 50)
+        pd.set_option("display.width", 200)
+        pd.set_option("display.precision", 4)
+    except ImportError:  # pandas is a core dependency; keep the notebook alive if it is broken
+        pass
+
+
+def markdown(text: str):
+    """Display ``text`` as Markdown in the notebook (and in the HTML report)."""
+    from IPython.display import Markdown
+
+    return Markdown(text)
+
+
+def table(df, *, precision: int = 2, index: bool = False):
+    """A DataFrame styled for reading: thousands separators, fixed decimals, '—' for missing."""
+    styler = df.style.format(precision=precision, thousands=",", na_rep="—")
+    return styler if index else styler.hide(axis="index")
