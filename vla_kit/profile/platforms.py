@@ -100,7 +100,8 @@ def comparison_table(measured: Mapping[str, Mapping[str, float | None]], keys: I
 
     Returns:
         A pandas DataFrame, one row per measured device then one per platform, with peaks,
-        bandwidth, power, efficiency and the ratio of the reference's fp32 peak to each row's.
+        bandwidth, power, efficiency and ``fp32 × host``: each row's fp32 peak over the first
+        measured device's (above 1: faster than this host).
     """
     import pandas as pd
 
@@ -118,7 +119,7 @@ def comparison_table(measured: Mapping[str, Mapping[str, float | None]], keys: I
                 "memory GB/s": host.get("mem_bw_gbs"),
                 "power W": None,
                 "fp32 GFLOP/s per W": None,
-                "host fp32 / this fp32": round(ref_fp32 / fp32, 3) if ref_fp32 and fp32 else None,
+                "fp32 × host": round(fp32 / ref_fp32, 3) if ref_fp32 and fp32 else None,
                 "basis": "measured by the survey stage (best of repeated timed samples)",
             }
         )
@@ -131,7 +132,7 @@ def comparison_table(measured: Mapping[str, Mapping[str, float | None]], keys: I
                 "memory GB/s": p.mem_bw_gbs,
                 "power W": f"{p.power_w_min:g}-{p.power_w_max:g}",
                 "fp32 GFLOP/s per W": round(p.fp32_gflops / p.power_w_max, 2),
-                "host fp32 / this fp32": round(ref_fp32 / p.fp32_gflops, 3) if ref_fp32 else None,
+                "fp32 × host": round(p.fp32_gflops / ref_fp32, 3) if ref_fp32 else None,
                 "basis": p.peak_basis,
             }
         )
