@@ -141,6 +141,51 @@ def test_unwritable_outputs_exit_2(cli, tmp_path):
 
 
 def test_stages_and_params_commands(cli):
-    assert "survey" in cli("stages").stdout
+    assert "survey" in cli("stages").stdout and "train" in cli("stages").stdout
     proc = cli("params", "--params", "params/ci.yaml", "--set", "survey.gemm_repeats=7")
     assert proc.returncode == 0 and "gemm_repeats: 7" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory):
+    """One real `vla-kit run train --params params/ci.yaml` (smoke-sized)."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("train") / "outputs"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vla_kit.cli", "run", "train", "--params", "params/ci.yaml", "--outputs", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200, env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = [p for p in (out / "ci").iterdir() if p.name != "datasets"]
+    return run, out
+
+
+def test_train_run_archives_a_loadable_policy_and_its_evaluation(train_run):
+    run, out = train_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("success_rate", "success_rate_reach", "grounding_accuracy", "num_parameters", "training_time_s", "dataset", "evaluation", "grounding"):
+        assert key in metrics, key
+    assert metrics["num_parameters"] <= 2_000_000 and metrics["dataset"]["episodes"] == 24
+    assert metrics["evaluation"]["episodes"] == 8 and len(metrics["grounding"]["matrix"]) == 4
+    assert (run / "artifacts" / "policy" / "policy.json").is_file() and (run / "artifacts" / "checkpoints").is_dir()
+    assert list((out / "ci" / "datasets").iterdir()), "the dataset is cached per deployment"
+    html = (run / "report.html").read_text()
+    assert html.count("Plotly.newPlot(") >= 4 and "data:image/png;base64," in html
+
+
+def test_evaluate_cli_reproduces_numbers_as_json(train_run, cli, tmp_path):
+    run, _ = train_run
+    out = tmp_path / "eval.json"
+    proc = cli("evaluate", str(run), "--episodes", "2", "--seed", "500", "--grounding-scenes", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["episodes"] == 2 and data["seed"] == 500 and "grounding_accuracy" in data and "per_task" in data
+    assert "reach" in proc.stdout and "grounding accuracy" in proc.stdout
+
+
+def test_evaluate_cli_refuses_a_folder_without_a_policy(cli, tmp_path):
+    proc = cli("evaluate", str(tmp_path))
+    assert proc.returncode == 2 and "policy" in proc.stderr

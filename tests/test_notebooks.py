@@ -44,5 +44,6 @@ def test_notebook_cells_are_thin(path):
             continue
         tree = ast.parse(cell.source)
         assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) for n in ast.walk(tree)), cell.source[:60]
-        assert len(cell.source.splitlines()) <= 15, cell.source[:60]
+        if "parameters" not in cell.get("metadata", {}).get("tags", []):
+            assert len(cell.source.splitlines()) <= 15, cell.source[:60]
     assert nb.cells[0].cell_type == "markdown"

@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_outputs_arg(rep)
 
+    ev = sub.add_parser("evaluate", help="closed-loop success and language grounding of a policy in simulation")
+    ev.add_argument("policy", help="policy artifact folder, or a run folder (its artifacts/policy is used)")
+    ev.add_argument("--episodes", type=int, default=60, help="closed-loop episodes (default 60)")
+    ev.add_argument("--seed", type=int, default=12345, help="first episode seed (default 12345; recording seeds start at 1,000,000)")
+    ev.add_argument("--tasks", nargs="+", metavar="TASK", help="task families (default: those the policy was trained on)")
+    ev.add_argument("--colours", nargs="+", metavar="COLOUR", help="target colours (default: those it was trained on)")
+    ev.add_argument("--execute-steps", type=int, default=4, help="chunk actions executed before re-planning (default 4)")
+    ev.add_argument("--grounding-scenes", type=int, default=10, help="scenes for the grounding test, 0 to skip (default 10)")
+    ev.add_argument("--backend", default=None, help="inference backend (default: the one the artifact records)")
+    ev.add_argument("--json", metavar="OUT", help="also write the numbers as JSON to OUT")
+
     sub.add_parser("stages", help="list the stages")
 
     chk = sub.add_parser("params", help="validate a params file and print it resolved (defaults filled in)")
@@ -135,6 +146,47 @@ def _cmd_reports(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from vla_kit.learn.evaluate import evaluate_policy, grounding_test
+    from vla_kit.policy import load_policy
+    from vla_kit.reports.context import write_json_atomic
+
+    policy = load_policy(args.policy) if args.backend is None else load_policy(args.policy, backend=args.backend)
+    trained = (policy.spec.provenance or {}).get("dataset", {})
+    tasks = args.tasks or trained.get("tasks") or ["reach"]
+    colours = args.colours or trained.get("colours") or None
+    size = policy.spec.cameras.height
+    extra = {"colours": colours} if colours else {}
+    progress = _progress_printer("episodes")
+    jitter = float(trained.get("start_jitter", 0.0))
+    report = evaluate_policy(policy, tasks=tasks, episodes=args.episodes, seed=args.seed, execute_steps=args.execute_steps,
+                             image_size=size, start_jitter=jitter, keep_filmstrip=False, progress=progress, **extra)
+    out = report.as_dict()
+    if args.grounding_scenes > 0:
+        g = grounding_test(policy, scenes=args.grounding_scenes, seed=args.seed + args.episodes, execute_steps=args.execute_steps,
+                           image_size=size, start_jitter=jitter, progress=_progress_printer("grounding episodes"), **extra)
+        out["grounding"] = g.as_dict()
+        out["grounding_accuracy"] = g.accuracy
+    print(f"policy {policy.spec.preset or ''} ({policy.num_parameters:,} parameters) · {args.episodes} episodes from seed {args.seed} · execute {args.execute_steps} steps per chunk")
+    print(f"{'group':<8}{'name':<14}{'success':>9}{'rate':>8}   95% CI")
+    for _, row in report.table().iterrows():
+        print(f"{row['group']:<8}{row['name']:<14}{row['success']:>4}/{row['episodes']:<4}{row['rate']:>8.1%}   [{row['95% CI low']:.1%}, {row['95% CI high']:.1%}]")
+    if "grounding_accuracy" in out:
+        print(f"grounding accuracy {out['grounding_accuracy']:.1%} over {int(sum(map(sum, out['grounding']['matrix'])))} episodes (chance {out['grounding']['chance']:.0%})")
+    if args.json:
+        write_json_atomic(Path(args.json), out)
+        print(f"numbers written to {args.json}")
+    return 0
+
+
+def _progress_printer(what: str):
+    def show(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{what}: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    return show
+
+
 def _cmd_stages() -> int:
     from vla_kit.params import STAGES
 
@@ -165,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_pipeline(args, argv)
         if args.command == "reports":
             return _cmd_reports(args)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args)
         if args.command == "stages":
             return _cmd_stages()
         if args.command == "params":

@@ -38,6 +38,7 @@ __all__ = [
     "StageSpec",
     "STAGES",
     "SurveyParams",
+    "TrainParams",
     "RunnerParams",
     "CommonParams",
     "Params",
@@ -489,7 +490,67 @@ class SurveyParams(StrictModel):
         return v
 
 
+class TrainParams(StrictModel):
+    """``train``: record demonstrations in simulation, train the reference VLA, evaluate it closed loop."""
+
+    tasks: list[str] = Field(default_factory=lambda: ["reach"], min_length=1)  # task families to learn
+    colours: list[str] = Field(default_factory=lambda: ["red", "green", "blue", "yellow"], min_length=1)  # target colours
+    episodes: int = Field(160, ge=1, le=100_000)  # expert demonstrations to record
+    image_size: int = Field(96, ge=32, le=512)  # camera side, px
+    start_jitter: float = Field(0.1, ge=0, le=0.15)  # m; random start box around home (recording and evaluation)
+    action_noise: float = Field(0.01, ge=0, le=0.05)  # m; DART noise on executed translations while recording
+    dataset: str = Field("", **INPUT_REF)  # reuse a recorded dataset folder ("" = record, cached per deployment)
+    preset: str = "tiny"  # model size: tiny (<=2 M params), small, base
+    chunk_length: int = Field(8, ge=1, le=64)  # actions per predicted chunk
+    steps: int = Field(1500, ge=1)  # optimiser steps
+    batch_size: int = Field(64, ge=1, le=4096)  # samples per step
+    lr: float = Field(1e-3, gt=0, le=1.0)  # peak learning rate (AdamW, warm-up then cosine)
+    weight_decay: float = Field(1e-4, ge=0)  # AdamW weight decay
+    warmup_steps: int = Field(100, ge=0)  # linear warm-up steps
+    augment: bool = True  # random shift and brightness/contrast jitter
+    val_fraction: float = Field(0.1, ge=0, lt=1)  # held-out episodes for validation loss
+    eval_every: int = Field(250, ge=1)  # steps between validation loss + checkpoint
+    threads: int = Field(0, ge=0)  # torch threads for training (0 = all cores)
+    eval_episodes: int = Field(60, ge=1)  # closed-loop evaluation episodes (round-robin over tasks x colours)
+    eval_seed: int = Field(12345, ge=0, lt=900_000)  # first evaluation seed (recording seeds start at 1e6)
+    execute_steps: int = Field(4, ge=1)  # chunk steps executed before re-planning
+    grounding_scenes: int = Field(10, ge=1)  # scenes in the language-grounding test (x each colour)
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks_known(cls, v: list[str]) -> list[str]:
+        from vla_kit.sim.tasks import task_names
+
+        unknown = [t for t in v if t not in task_names()]
+        if unknown:
+            raise ValueError(f"task families from: {', '.join(task_names())} (unknown: {', '.join(unknown)})")
+        return v
+
+    @field_validator("colours")
+    @classmethod
+    def _colours_known(cls, v: list[str]) -> list[str]:
+        from vla_kit.sim.layout import COLOURS
+
+        unknown = [c for c in v if c not in COLOURS]
+        if unknown:
+            raise ValueError(f"colours from: {', '.join(COLOURS)} (unknown: {', '.join(unknown)})")
+        return v
+
+    @field_validator("preset")
+    @classmethod
+    def _preset_known(cls, v: str) -> str:
+        from vla_kit.policy.config import preset_names
+
+        if v not in preset_names():
+            raise ValueError(f"a model preset from: {', '.join(preset_names())}")
+        return v
+
+
 STAGES.register(
     "survey",
     StageSpec("survey", "survey.ipynb", SurveyParams, "what this host can do: backends, GEMM and memory peaks"),
+)
+STAGES.register(
+    "train",
+    StageSpec("train", "train.ipynb", TrainParams, "a reference VLA trained in simulation, with closed-loop success and grounding"),
 )

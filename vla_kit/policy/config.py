@@ -41,6 +41,9 @@ class ModelConfig(BaseModel):
     num_cameras: int = Field(1, ge=1)  # images per observation, in the artifact's camera order
     channels: int = Field(3, ge=1)  # colour channels per image (RGB)
     patch_size: int = Field(12, ge=1)  # px; side of the square patches (conv kernel = stride)
+    # Conv stem before patchifying (0 = patchify raw pixels). With a stem, the instruction modulates
+    # its features (FiLM) and a spatial-softmax keypoint token per camera says *where* they fire.
+    stem_channels: int = Field(32, ge=0)
     # Per-channel mean and std applied to pixels scaled to [0, 1].
     image_mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     image_std: tuple[float, ...] = (0.25, 0.25, 0.25)
@@ -60,6 +63,8 @@ class ModelConfig(BaseModel):
         for side, name in ((self.image_height, "image_height"), (self.image_width, "image_width")):
             if side % self.patch_size:
                 raise ValueError(f"{name}={side} is not a multiple of patch_size={self.patch_size}")
+        if self.stem_channels and self.patch_size % 2:
+            raise ValueError(f"patch_size={self.patch_size} must be even with a conv stem (it halves the resolution)")
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model={self.d_model} is not a multiple of num_heads={self.num_heads}")
         for stat, name in ((self.image_mean, "image_mean"), (self.image_std, "image_std")):
@@ -77,7 +82,12 @@ class ModelConfig(BaseModel):
     @property
     def sequence_length(self) -> int:
         """Tokens the trunk attends over: patches of every camera, words, proprio, action queries."""
-        return self.num_cameras * self.patches_per_image + self.max_tokens + 1 + self.chunk_length
+        return self.num_cameras * self.vision_tokens_per_image + self.max_tokens + 1 + self.chunk_length
+
+    @property
+    def vision_tokens_per_image(self) -> int:
+        """Patches plus, with a conv stem, one keypoint token."""
+        return self.patches_per_image + (1 if self.stem_channels else 0)
 
     @property
     def feedforward_dim(self) -> int:

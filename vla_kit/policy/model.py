@@ -4,8 +4,13 @@ One transformer attends jointly over four kinds of token, in this order::
 
     [ camera 0 patches | camera 1 patches | ... | instruction words | proprio | T action queries ]
 
-* **Vision**: each camera image is cut into ``patch_size`` squares by a strided ``Conv2d``, plus a
-  learned position embedding per patch and a learned embedding per camera.
+* **Vision**: a small conv stem (``stem_channels``; stride 2) whose features are modulated by the
+  instruction (FiLM: per-channel scale and shift from the mean word embedding, as in RT-1), then
+  cut into ``patch_size`` squares by a strided ``Conv2d``, plus a learned position embedding per
+  patch and a learned embedding per camera. A spatial softmax over each modulated stem channel
+  gives its expected image coordinates (Levine et al.'s keypoints), projected into one more token
+  per camera: "where is the thing the instruction names" arrives as numbers, which is what a
+  small model learns from a few hundred demonstrations. ``stem_channels=0`` patchifies raw pixels.
 * **Language**: one learned embedding per word id plus a learned position; padding positions are
   masked out of attention (the ``token_mask`` input), so padding never changes the answer.
 * **Proprioception**: a two-layer MLP turns the (normalised) proprio vector into one token.
@@ -54,7 +59,19 @@ class VLAModel(nn.Module):
         # can never disagree with policy.json about them.
         self.register_buffer("image_mean", torch.tensor(c.image_mean).view(1, c.channels, 1, 1), persistent=False)
         self.register_buffer("image_std", torch.tensor(c.image_std).view(1, c.channels, 1, 1), persistent=False)
-        self.patch_embed = nn.Conv2d(c.channels, c.d_model, kernel_size=c.patch_size, stride=c.patch_size)
+        if c.stem_channels:
+            s = c.stem_channels
+            self.stem = nn.Sequential(
+                nn.Conv2d(c.channels, s, kernel_size=5, stride=2, padding=2), nn.GELU(), nn.Conv2d(s, s, kernel_size=3, padding=1)
+            )
+            self.film = nn.Linear(c.d_model, 2 * s)
+            self.keypoint_proj = nn.Linear(2 * s, c.d_model)
+            self.patch_embed = nn.Conv2d(s, c.d_model, kernel_size=c.patch_size // 2, stride=c.patch_size // 2)
+            h, w = c.image_height // 2, c.image_width // 2
+            ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+            self.register_buffer("grid_xy", torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1), persistent=False)
+        else:
+            self.patch_embed = nn.Conv2d(c.channels, c.d_model, kernel_size=c.patch_size, stride=c.patch_size)
         self.patch_pos = nn.Parameter(torch.zeros(1, c.patches_per_image, c.d_model))
         self.camera_embed = nn.Parameter(torch.zeros(1, c.num_cameras, 1, c.d_model))
         self.word_embed = nn.Embedding(c.vocab_size, c.d_model, padding_idx=PAD_ID)
@@ -122,13 +139,17 @@ class VLAModel(nn.Module):
             # Tracers see shapes as tensors and would warn; the graph they record is fixed anyway.
             self._check_shapes(images, token_ids, token_mask, proprio)
         batch = images.shape[0]
-        patches = self.patch_embed(self.normalize_images(images)).flatten(2).transpose(1, 2) + self.patch_pos
-        n_vision = c.num_cameras * c.patches_per_image
-        vision = (patches.reshape(batch, c.num_cameras, c.patches_per_image, c.d_model) + self.camera_embed).reshape(
-            batch, n_vision, c.d_model
-        )
         n_words = token_ids.shape[1]
-        words = self.word_embed(token_ids) + self.word_pos[:, :n_words]
+        word_vectors = self.word_embed(token_ids)
+        pixels = self.normalize_images(images)
+        if c.stem_channels:
+            vision = self._stem_tokens(pixels, word_vectors, token_mask, batch)
+        else:
+            patches = self.patch_embed(pixels).flatten(2).transpose(1, 2) + self.patch_pos
+            vision = patches.reshape(batch, c.num_cameras, c.patches_per_image, c.d_model)
+        n_vision = c.num_cameras * c.vision_tokens_per_image
+        vision = (vision + self.camera_embed).reshape(batch, n_vision, c.d_model)
+        words = word_vectors + self.word_pos[:, :n_words]
         state = self.proprio_mlp(proprio.to(torch.float32)).unsqueeze(1)
         queries = self.action_queries.expand(batch, -1, -1)
         tokens = torch.cat([vision, words, state, queries], dim=1)
@@ -139,6 +160,19 @@ class VLAModel(nn.Module):
         ignore = torch.cat([ignore_vision, ignore_words, ignore_rest], dim=1)
         hidden = self.trunk(tokens, src_key_padding_mask=ignore)
         return self.action_head(hidden[:, -c.chunk_length:])
+
+    def _stem_tokens(self, pixels: torch.Tensor, word_vectors: torch.Tensor, token_mask: torch.Tensor, batch: int) -> torch.Tensor:
+        """Conv stem -> FiLM by the instruction -> patch tokens + one keypoint token, ``[B, N, P+1, D]``."""
+        c = self.config
+        m = token_mask.to(word_vectors.dtype).unsqueeze(-1)
+        sentence = (word_vectors * m).sum(1) / m.sum(1).clamp_min(1.0)  # mean of the real words
+        gamma, beta = self.film(sentence).repeat_interleave(c.num_cameras, dim=0).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        feats = torch.nn.functional.gelu(self.stem(pixels) * (1 + gamma) + beta)  # [B*N, S, H/2, W/2]
+        patches = self.patch_embed(feats).flatten(2).transpose(1, 2) + self.patch_pos
+        attention = torch.softmax(feats.flatten(2), dim=-1)  # where each channel fires
+        keypoints = (attention @ self.grid_xy).flatten(1)  # [B*N, 2S] expected (x, y) per channel
+        tokens = torch.cat([patches, self.keypoint_proj(keypoints).unsqueeze(1)], dim=1)
+        return tokens.reshape(batch, c.num_cameras, c.vision_tokens_per_image, c.d_model)
 
     def _check_shapes(
         self, images: torch.Tensor, token_ids: torch.Tensor, token_mask: torch.Tensor, proprio: torch.Tensor

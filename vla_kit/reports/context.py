@@ -19,9 +19,10 @@ from typing import Any
 
 from vla_kit.errors import InputError
 
-__all__ = ["table", "markdown", "record", "record_many", "recorded", "artifacts_dir", "run_dir", "setup_notebook", "to_jsonable", "write_json_atomic"]
+__all__ = ["log_line", "git_revision", "table", "markdown", "record", "record_many", "recorded", "artifacts_dir", "run_dir", "setup_notebook", "to_jsonable", "write_json_atomic"]
 
 ENV_RUN_DIR = "VLA_KIT_RUN_DIR"
+ENV_DEPLOYMENT_DIR = "VLA_KIT_DEPLOYMENT_DIR"  # outputs/<deployment>: caches shared by its runs
 METRICS_FILE = "metrics.json"
 HEADLINE_FILE = ".headline.json"  # consumed by the runner into manifest.json, then removed
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,127}$")
@@ -180,3 +181,23 @@ def table(df, *, precision: int = 2, index: bool = False):
     """A DataFrame styled for reading: thousands separators, fixed decimals, '—' for missing."""
     styler = df.style.format(precision=precision, thousands=",", na_rep="—")
     return styler if index else styler.hide(axis="index")
+
+
+def log_line(entry: dict) -> None:
+    """Print one progress entry compactly (``key value · key value``), for long-running cells."""
+    parts = []
+    for key, value in entry.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        parts.append(f"{key} {value}")
+    print(" · ".join(parts), flush=True)
+
+
+def git_revision() -> str | None:
+    """The checkout's git revision, suffixed ``+dirty`` when it has uncommitted changes (for provenance)."""
+    from vla_kit.reports.manifest import git_state
+
+    g = git_state()
+    if g["revision"] is None:
+        return None
+    return g["revision"] + ("+dirty" if g["dirty"] else "")

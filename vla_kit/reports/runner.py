@@ -25,7 +25,7 @@ import vla_kit
 from vla_kit.errors import ArchiveError, ParamsError, RunFailedError, UsageError
 from vla_kit.params import STAGES, Params, StageSpec, input_ref_fields, notebook_parameters
 from vla_kit.reports import archive
-from vla_kit.reports.context import ENV_RUN_DIR, HEADLINE_FILE, METRICS_FILE, write_json_atomic
+from vla_kit.reports.context import ENV_DEPLOYMENT_DIR, ENV_RUN_DIR, HEADLINE_FILE, METRICS_FILE, write_json_atomic
 from vla_kit.reports.html import export_html
 from vla_kit.reports.manifest import build_manifest, utc_now
 
@@ -103,9 +103,10 @@ def _kernel_environment(run_dir: Path) -> Iterator[None]:
             "metadata": {"debugger": False},
         }
         (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
-        saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", ENV_RUN_DIR, "PYDEVD_DISABLE_FILE_VALIDATION")}
+        saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", ENV_RUN_DIR, ENV_DEPLOYMENT_DIR, "PYDEVD_DISABLE_FILE_VALIDATION")}
         os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [tmp, saved["JUPYTER_PATH"]]))
         os.environ[ENV_RUN_DIR] = str(run_dir)
+        os.environ[ENV_DEPLOYMENT_DIR] = str(run_dir.parent)  # shared caches (datasets) of this deployment
         os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # silences ipykernel's frozen-modules warning
         try:
             yield

@@ -71,6 +71,7 @@ _IMAGE_SIZE_RANGE = (8, 1024)  # px
 # Independent random streams per seed: the layout must not depend on the task or colour asked.
 _LAYOUT_STREAM = 0
 _GOAL_STREAM = 1
+_START_STREAM = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +85,10 @@ class SimConfig:
         max_translation: most the grasp point may move per step, m (norm of ``dx, dy, dz``).
         max_rotation: most the gripper may turn per step, rad (norm of the rotation vector).
         max_steps: episode length in steps; ``None`` takes the task family's default.
+        start_jitter: half-width (m) of the box around the home grasp point the episode starts in
+            (x and y; z gets half of it). 0 starts every episode at home. Learned policies need
+            varied starts: from a fixed start, the arm's position mid-episode gives away the target
+            and a policy can imitate without looking (the "copycat" shortcut).
     """
 
     image_size: int = 96
@@ -92,8 +97,11 @@ class SimConfig:
     max_translation: float = 0.03
     max_rotation: float = 0.2
     max_steps: int | None = None
+    start_jitter: float = 0.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.start_jitter, (int, float)) or not 0.0 <= self.start_jitter <= 0.15:
+            raise InputError("start_jitter", f"expected metres in [0, 0.15], got {self.start_jitter!r}")
         lo, hi = _IMAGE_SIZE_RANGE
         if not _is_int(self.image_size) or not lo <= self.image_size <= hi:
             raise InputError("image_size", f"expected an int in [{lo}, {hi}] pixels, got {self.image_size!r}")
@@ -233,6 +241,10 @@ class TabletopEnv:
         self._initial_cubes = {c: pos.copy() for c, (pos, _) in self.scene.cube_poses().items()}
         self._target_pos, _ = self.scene.ee_pose()
         self._target_orn = DOWN_QUATERNION.copy()
+        if self.config.start_jitter > 0:
+            j = self.config.start_jitter
+            offset = np.random.default_rng([int(seed), _START_STREAM]).uniform(-1.0, 1.0, 3) * np.array([j, j, j / 2])
+            self.place_gripper(np.clip(self._target_pos + offset, _EE_LOW, _EE_HIGH))
         return self.observe(images=images)
 
     @property
