@@ -1,0 +1,166 @@
+"""Safety layer timings and the long randomized stress run.
+
+    .venv/bin/python benchmarks/safety_filter.py                  # timings (about 30 s)
+    .venv/bin/python benchmarks/safety_filter.py --stress 1000000 # + 10^6 monitored commands
+
+Timings are per ``SafetyLayer.filter`` call on a 7-DoF Panda at 1 kHz: median, 99th percentile
+and max over each scenario. Nothing here is asserted; the stress run prints its violation count
+(it must be 0) and exits non-zero otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+
+from vla_kit.robots import get_robot_model
+from vla_kit.safety import Envelope, RobotState, SafetyLayer, StreamMonitor
+from vla_kit.safety.braking import braking_extent
+
+HOME = np.array([0.0, -0.3, 0.0, -2.0, 0.0, 1.8, 0.7])
+ALL_CHECKS = {
+    "cartesian": {
+        "tcp_box": {"min": [-0.2, -0.5, 0.1], "max": [0.75, 0.5, 1.0]},
+        "elbow_box": {"min": [-0.4, -0.6, 0.2], "max": [0.6, 0.6, 1.1]},
+        "planes": [{"normal": [0.0, 0.0, 1.0], "offset": 0.05}],
+        "tcp_speed_max": 1.0,
+        "tcp_speed_max_reduced": 0.25,
+        "tool_cone_deg": 60.0,
+    },
+    "gripper": {"max_effort": 70.0},
+    "watchdog": {"max_tracking_error": 0.2},
+}
+
+
+def _layer(cfg: dict) -> tuple[SafetyLayer, Envelope]:
+    env = Envelope.from_dict(cfg, "benchmark")
+    return SafetyLayer(env, get_robot_model(env.robot)), env
+
+
+def _time(layer: SafetyLayer, env: Envelope, make_cmd, n: int) -> tuple[np.ndarray, float]:
+    """Microseconds per filter call, and the share of calls that intervened."""
+    q = HOME.copy()
+    out = np.empty(n)
+    intervened = 0
+    for k in range(n):
+        cmd = make_cmd(q, k)
+        t0 = time.perf_counter_ns()
+        d = layer.filter(cmd, RobotState(q=q), env.period)
+        out[k] = (time.perf_counter_ns() - t0) / 1e3
+        intervened += d.intervened
+        q = d.command_sent
+    return out, intervened / n
+
+
+def timings(n: int) -> None:
+    dt = 0.001
+    lim = Envelope.from_dict({}).limits
+    smooth = lambda q, k: HOME + 0.25 * (1 - np.cos(2 * np.pi * 0.5 * k * dt)) ** 2 / 4 * np.linspace(1, -1, 7)  # noqa: E731
+    push = lambda q, k: q + 5 * lim.max_step * np.where(np.arange(7) % 2, 1.0, -1.0)  # noqa: E731
+    rows = []
+    for name, cfg, make in (
+        ("in-limit, joint checks", {}, smooth),
+        ("in-limit, all checks", ALL_CHECKS, smooth),
+        ("clamping, joint checks", {}, push),
+        ("clamping, all checks", ALL_CHECKS, push),
+    ):
+        layer, env = _layer(cfg)
+        us, share = _time(layer, env, make, n)
+        rows.append((name, share, np.median(us), np.percentile(us, 99), us.max()))
+    model = get_robot_model("panda")
+    q = np.random.default_rng(0).uniform(model.q_min, model.q_max, (1000, 7))
+    t0 = time.perf_counter()
+    for row in q[:200]:
+        model.forward(row)
+    fk_one = (time.perf_counter() - t0) / 200 * 1e6
+    t0 = time.perf_counter()
+    model.forward(q)
+    fk_batch = (time.perf_counter() - t0) * 1e3
+    print(f"{'scenario (Panda, 7 joints, dt = 1 ms)':32s} {'clamped':>8s} {'median us':>10s} {'p99 us':>10s} {'max us':>10s}")
+    for name, share, med, p99, mx in rows:
+        print(f"{name:32s} {share:8.0%} {med:10.1f} {p99:10.1f} {mx:10.1f}")
+    print(f"forward kinematics, one configuration: {fk_one:.1f} us; 1000 configurations batched: {fk_batch:.2f} ms")
+
+
+def stress(n: int, seed: int) -> int:
+    """``n`` adversarial commands with every check on; returns the number of violations seen."""
+    layer, env = _layer({**ALL_CHECKS, "robot": "panda"})
+    lim, dt, dof = env.limits, env.period, 7
+    rng = np.random.default_rng(seed)
+    q = HOME.copy()
+    monitor = StreamMonitor(env, q)
+    stats: Counter = Counter()
+    violations = 0
+    phase = 0.0
+    t0 = time.perf_counter()
+    while stats["commands"] < n:
+        kind = rng.choice(["smooth", "smooth", "towards", "flip", "noise", "garbage"])
+        target = rng.uniform(lim.q_min - 0.3, lim.q_max + 0.3)
+        scale = float(rng.uniform(0.2, 9.0))
+        amp, freq = rng.uniform(0.0, 0.6, dof) * np.minimum(lim.v_max, lim.max_step / dt), rng.uniform(0.05, 1.0)
+        if rng.random() < 0.1:
+            layer.set_reduced(not layer.reduced)
+        for k in range(int(rng.integers(20, 400))):
+            if kind == "smooth":
+                phase += 2 * np.pi * freq * dt
+                cmd = q + dt * amp * np.sin(phase) * (1.0 - np.exp(-k / 50.0))
+            elif kind == "towards":
+                cmd = q + np.clip(target - q, -scale * lim.max_step, scale * lim.max_step)
+            elif kind == "flip":
+                cmd = q + (-1) ** k * scale * lim.max_step * rng.choice([-1.0, 1.0], dof)
+            elif kind == "noise":
+                cmd = q + rng.normal(0.0, scale, dof) * lim.max_step
+            elif k == 0:  # one garbage command (NaN, inf, huge, absurd jump), then the policy holds still
+                cmd = q.copy()
+                cmd[rng.integers(dof)] = rng.choice([np.nan, np.inf, -np.inf, 1e300, q[0] + 50 * lim.max_step[0]])
+            else:
+                cmd = q
+            d = layer.filter(cmd, RobotState(q=q), dt)
+            q = d.command_sent
+            monitor.observe(q, dt)
+            kin = layer.model.forward(q)  # Cartesian keep-in: TCP box, elbow box, plane, tool cone
+            cart = ALL_CHECKS["cartesian"]
+            stats["cartesian"] += int(
+                np.any(kin.tcp_position < cart["tcp_box"]["min"]) or np.any(kin.tcp_position > cart["tcp_box"]["max"])
+                or np.any(kin.elbow_position < cart["elbow_box"]["min"]) or np.any(kin.elbow_position > cart["elbow_box"]["max"])
+                or min(kin.tcp_position[2], kin.elbow_position[2]) < cart["planes"][0]["offset"]
+                or np.degrees(np.arccos(-kin.tool_z[2])) > cart["tool_cone_deg"]
+            )
+            stats["commands"] += 1
+            stats["intervened"] += d.intervened
+            stats[d.level.name] += 1
+            if stats["commands"] % 100 == 0:
+                ext = braking_extent(monitor.q, monitor.v, monitor.a, dt, lim.a_max, lim.j_max)
+                stats["not_stoppable"] += int(np.any(ext.q_high > lim.q_max) or np.any(ext.q_low < lim.q_min))
+            if layer.estop_latched and layer.memory.at_rest:
+                stats["estops"] += 1
+                layer.reset_estop()
+                violations += monitor.report.total
+                monitor = StreamMonitor(env, q)
+    violations += monitor.report.total + stats["not_stoppable"] + stats["cartesian"]
+    took = time.perf_counter() - t0
+    print(f"stress: {stats['commands']} commands in {took:.0f} s ({took / stats['commands'] * 1e6:.0f} us each incl. monitoring), "
+          f"{stats['intervened']} intervened, {stats['estops']} e-stops reset, levels "
+          f"{ {k: v for k, v in stats.items() if k.isupper()} }, not stoppable {stats['not_stoppable']}, "
+          f"outside a Cartesian limit {stats['cartesian']}, violations {violations}")
+    return violations
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=3000, help="filter calls per timing scenario")
+    parser.add_argument("--stress", type=int, default=0, help="also run this many monitored adversarial commands")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    timings(args.calls)
+    if args.stress:
+        return 1 if stress(args.stress, args.seed) else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

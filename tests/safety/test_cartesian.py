@@ -1,0 +1,89 @@
+"""Cartesian limits through forward kinematics: boxes, planes, TCP speed (normal and reduced), tool cone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vla_kit.robots import get_robot_model
+from vla_kit.safety import Check, Level, RobotState
+from vla_kit.safety.braking import braking_extent
+
+from tests.safety.streams import PANDA_HOME, drive, make_layer
+
+PANDA = get_robot_model("panda")
+DT = 0.001
+TCP0 = PANDA.forward(PANDA_HOME).tcp_position  # about (0.486, 0, 0.489), tool 5.7 deg from straight down
+
+
+def _push(joint: int, per_cycle: float):
+    step = np.eye(7)[joint] * per_cycle
+    return lambda last: last + step
+
+
+
+
+def test_the_tcp_never_leaves_its_box_even_when_pushed_at_full_speed():
+    box = {"min": [-1.0, -0.06, 0.0], "max": [1.0, 0.06, 1.2]}  # a 6 cm wall on each side in y
+    layer, env = make_layer({"cartesian": {"tcp_box": box}})
+    run = drive(layer, env, [_push(0, 0.01)] * 1500, PANDA_HOME)  # base rotation pushes the TCP towards +y
+    y = PANDA.forward(np.array(run.sent)).tcp_position[:, 1]
+    assert y.max() <= 0.06 and y.max() > 0.05  # right up to the wall, never through it
+    assert run.monitor.report.total == 0 and layer.memory.at_rest
+    assert any(r.check is Check.TCP_BOX for r in layer.log)
+
+
+def test_the_braking_path_is_checked_so_a_fast_approach_slows_before_the_wall():
+    box = {"min": [-1.0, -0.2, 0.0], "max": [1.0, 0.2, 1.2]}
+    layer, env = make_layer({"cartesian": {"tcp_box": box}})
+    run = drive(layer, env, [_push(0, 0.01)] * 3000, PANDA_HOME)
+    lim = env.limits
+    for k in range(1, len(run.sent)):  # from every state sent, braking would still end inside the box
+        q, q1, q2 = run.sent[k], run.sent[k - 1], run.sent[k - 2] if k > 1 else PANDA_HOME
+        v, v1 = (q - q1) / DT, (q1 - q2) / DT
+        ext = braking_extent(q, v, (v - v1) / DT, DT, lim.a_max, lim.j_max)
+        assert PANDA.forward(ext.q_stop).tcp_position[1] <= 0.2 + 1e-9
+
+
+def test_the_elbow_box_and_planes_hold_as_well():
+    cfg = {"cartesian": {"elbow_box": {"min": [-0.05, -1, 0], "max": [1, 1, 1]}, "planes": [{"normal": [0, 0, 1], "offset": 0.45}]}}
+    layer, env = make_layer(cfg)
+    run = drive(layer, env, [_push(1, -0.01)] * 1500, PANDA_HOME)  # shoulder back: elbow goes -x, TCP goes down
+    kin = PANDA.forward(np.array(run.sent))
+    assert kin.elbow_position[:, 0].min() >= -0.05 and kin.tcp_position[:, 2].min() >= 0.45
+    assert run.monitor.report.total == 0
+
+
+def test_tcp_speed_is_capped_and_reduced_mode_lowers_the_cap():
+    layer, env = make_layer({"cartesian": {"tcp_speed_max": 0.5, "tcp_speed_max_reduced": 0.1}})
+    run = drive(layer, env, [_push(0, 0.003)] * 800, PANDA_HOME)
+    tcp = PANDA.forward(np.array(run.sent)).tcp_position
+    speed = np.linalg.norm(np.diff(tcp, axis=0), axis=1) / DT
+    assert speed.max() <= 0.5 + 1e-12 and speed[-100:].min() > 0.45
+    layer.set_reduced(True)
+    run2 = drive(layer, env, [_push(0, 0.003)] * 800, run.sent[-1], check_stop=False)
+    tcp2 = PANDA.forward(np.array(run2.sent)).tcp_position
+    speed2 = np.linalg.norm(np.diff(tcp2, axis=0), axis=1) / DT
+    assert np.all(np.diff(speed2[:30]) <= 1e-9)  # slows down as fast as the joint limits allow ...
+    assert speed2[-500:].max() <= 0.1 + 1e-12  # ... then keeps the reduced cap
+    assert all(d.reduced for d in run2.decisions) and run2.decisions[-1].level >= Level.CAUTION
+
+
+def test_the_tool_stays_inside_its_cone():
+    layer, env = make_layer({"cartesian": {"tool_cone_deg": 20.0}})
+    run = drive(layer, env, [_push(5, 0.01)] * 1500, PANDA_HOME)  # wrist flexion tilts the tool
+    z = PANDA.forward(np.array(run.sent)).tool_z
+    angle = np.degrees(np.arccos(-z[:, 2]))
+    assert angle.max() <= 20.0 + 1e-9 and angle.max() > 19.0
+    assert run.monitor.report.total == 0
+
+
+def test_starting_outside_a_box_allows_only_moves_that_bring_the_tcp_back():
+    box = {"min": [-1.0, -1.0, 0.0], "max": [0.45, 1.0, 1.2]}  # the TCP starts 3.6 cm beyond x = 0.45
+    layer, env = make_layer({"cartesian": {"tcp_box": box}})
+    d = layer.filter(PANDA_HOME, RobotState(q=PANDA_HOME), DT)
+    assert d.violations[0].check is Check.TCP_BOX and d.level is Level.WARNING
+    out = drive(layer, env, [_push(3, -0.01)] * 300, PANDA_HOME, check_stop=False)  # elbow opens: TCP further out
+    x = PANDA.forward(np.array(out.sent)).tcp_position[:, 0]
+    assert x.max() <= TCP0[0] + 1e-9
+    back = drive(layer, env, [_push(3, 0.01)] * 2000, out.sent[-1], check_stop=False)  # elbow closes: TCP comes in
+    assert PANDA.forward(back.sent[-1]).tcp_position[0] < 0.45

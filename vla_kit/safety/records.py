@@ -1,0 +1,105 @@
+"""What the safety layer reports: levels, the checks that can fire, violation records, decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+
+import numpy as np
+
+__all__ = ["Level", "Check", "Violation", "Decision"]
+
+
+class Level(IntEnum):
+    """How serious this cycle was; ordered, so ``max()`` of levels is the worst.
+
+    SAFE: the command went out unchanged. CAUTION: unchanged, but close to a limit, reduced mode,
+    safety disabled or a late cycle. WARNING: the command was changed (clamped or rejected).
+    DANGER: a controlled stop (watchdog, stale data, a limit that could not be met by clamping).
+    EMERGENCY: the e-stop is latched until :meth:`SafetyLayer.reset_estop`.
+    """
+
+    SAFE = 0
+    CAUTION = 1
+    WARNING = 2
+    DANGER = 3
+    EMERGENCY = 4
+
+
+class Check(str, Enum):
+    """Every reason the layer can intervene; the value is what logs and metrics print."""
+
+    POSITION = "position"
+    MAX_STEP = "max_step"
+    VELOCITY = "velocity"
+    ACCELERATION = "acceleration"
+    JERK = "jerk"
+    STOP_DISTANCE = "stop_distance"  # the joint could no longer brake inside its limits
+    TCP_BOX = "tcp_box"
+    ELBOW_BOX = "elbow_box"
+    PLANE = "plane"
+    TCP_SPEED = "tcp_speed"
+    TOOL_CONE = "tool_cone"
+    GRIPPER = "gripper"
+    GRIPPER_EFFORT = "gripper_effort"
+    NON_FINITE = "non_finite"
+    ABSURD_STEP = "absurd_step"
+    SOFTWARE_ESTOP = "software_estop"
+    INVALID_DT = "invalid_dt"
+    CYCLE_OVERRUN = "cycle_overrun"
+    COMMAND_TIMEOUT = "command_timeout"
+    STATE_LOST = "state_lost"
+    TRACKING_ERROR = "tracking_error"
+    INFEASIBLE = "infeasible"  # no output met every limit; position was kept, the rest is reported
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One intervention (or one fault) in one cycle.
+
+    Attributes:
+        cycle: the layer's cycle counter (1 = first call to ``filter``).
+        check: which limit or fault.
+        level: the level this record raised the cycle to.
+        joint: joint index, or ``None`` for whole-arm checks (Cartesian, watchdog, e-stop).
+        joint_name: the joint's name, or ``None``.
+        original: the commanded value (rad for joints; m/s, m or rad for Cartesian measures).
+        safe: the value actually sent, in the same unit.
+        reason: one readable line.
+    """
+
+    cycle: int
+    check: Check
+    level: Level
+    joint: int | None
+    joint_name: str | None
+    original: float
+    safe: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The layer's answer for one cycle.
+
+    Attributes:
+        command_sent: joint position targets to send (rad), float64, read-only. An in-limit
+            float64 command (every limit, a feasible stop, every Cartesian check) comes back
+            with the same bits.
+        level: the worst :class:`Level` of this cycle.
+        violations: the records of this cycle (also appended to the layer's log).
+        intervened: True when ``command_sent`` differs from the command (or a stop is running).
+        gripper_sent: gripper target in [0 = open, 1 = closed], or ``None`` if none was commanded.
+        gripper_effort_sent: grasp force (N), or ``None``.
+        estop_latched: the e-stop latch after this cycle.
+        reduced: whether reduced mode was active.
+    """
+
+    command_sent: np.ndarray
+    level: Level
+    violations: tuple[Violation, ...]
+    intervened: bool
+    gripper_sent: float | None = None
+    gripper_effort_sent: float | None = None
+    estop_latched: bool = False
+    reduced: bool = False

@@ -1,0 +1,74 @@
+"""The data that crosses the safety layer each cycle, and what it keeps in between."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vla_kit.safety.records import Check
+
+__all__ = ["JointCommand", "RobotState", "Memory"]
+
+
+@dataclass(frozen=True)
+class JointCommand:
+    """A joint-position command.
+
+    Attributes:
+        q: target joint positions (rad), one per joint.
+        gripper: gripper target in [0 = open, 1 = closed], or ``None``.
+        gripper_effort: grasp force (N), or ``None``.
+        stamp: when the command was produced (s, same clock as :attr:`RobotState.stamp`), or
+            ``None`` to skip the command-age watchdog.
+    """
+
+    q: np.ndarray
+    gripper: float | None = None
+    gripper_effort: float | None = None
+    stamp: float | None = None
+
+
+@dataclass(frozen=True)
+class RobotState:
+    """What was measured this cycle.
+
+    Attributes:
+        q: measured joint positions (rad), or ``None`` when the read failed.
+        stamp: measurement time (s): the "now" of the command-age watchdog.
+        valid: False marks a missed or corrupt read.
+    """
+
+    q: np.ndarray | None
+    stamp: float | None = None
+    valid: bool = True
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the layer keeps between cycles: a read-only snapshot, replaced every cycle.
+
+    Attributes:
+        q, v, a: last sent position (rad) and its backward-difference velocity (rad/s) and
+            acceleration (rad/s^2).
+        q_lo, q_hi: effective position limits (rad): the envelope's, widened to include a start
+            outside them and narrowed again as the arm comes back.
+        tcp: TCP position (m) of ``q`` when Cartesian checks are on, else ``None``.
+        allowance: per Cartesian pose check, the excess tolerated because the arm started there.
+        gripper, gripper_effort: last sent gripper target and force (N).
+    """
+
+    q: np.ndarray
+    v: np.ndarray
+    a: np.ndarray
+    q_lo: np.ndarray
+    q_hi: np.ndarray
+    tcp: np.ndarray | None = None
+    allowance: dict[Check, float] = field(default_factory=dict)
+    gripper: float | None = None
+    gripper_effort: float | None = None
+
+    @property
+    def at_rest(self) -> bool:
+        """True when the last sent command has zero velocity and acceleration."""
+        return not (self.v.any() or self.a.any())
