@@ -59,6 +59,14 @@ INPUT_REF: dict[str, Any] = {"json_schema_extra": {"vla_input": True}}
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
+def _only_known(values: list[str], known: list[str], what: str) -> list[str]:
+    """Validator body: every value must be one of ``known``; the error lists them and the strays."""
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"{what} from: {', '.join(known)} (unknown: {', '.join(unknown)})")
+    return values
+
+
 class StrictModel(BaseModel):
     """Base for every params section: unknown keys are errors, values are validated on assignment."""
 
@@ -108,10 +116,7 @@ class CommonParams(StrictModel):
     @field_validator("pipeline")
     @classmethod
     def _pipeline_stages_exist(cls, v: list[str]) -> list[str]:
-        unknown = [s for s in v if s not in STAGES]
-        if unknown:
-            raise ValueError(f"stage names from: {', '.join(STAGES.names())} (unknown: {', '.join(unknown)})")
-        return v
+        return _only_known(v, STAGES.names(), "stage names")
 
     @field_validator("target")
     @classmethod
@@ -483,11 +488,7 @@ class SurveyParams(StrictModel):
     def _platforms_known(cls, v: list[str]) -> list[str]:
         from vla_kit.profile.platforms import load_catalogue
 
-        keys = [p.key for p in load_catalogue()]
-        unknown = [k for k in v if k not in keys]
-        if unknown:
-            raise ValueError(f"platform keys from: {', '.join(keys)} (unknown: {', '.join(unknown)})")
-        return v
+        return _only_known(v, [p.key for p in load_catalogue()], "platform keys")
 
 
 class TrainParams(StrictModel):
@@ -521,20 +522,14 @@ class TrainParams(StrictModel):
     def _tasks_known(cls, v: list[str]) -> list[str]:
         from vla_kit.sim.tasks import task_names
 
-        unknown = [t for t in v if t not in task_names()]
-        if unknown:
-            raise ValueError(f"task families from: {', '.join(task_names())} (unknown: {', '.join(unknown)})")
-        return v
+        return _only_known(v, list(task_names()), "task families")
 
     @field_validator("colours")
     @classmethod
     def _colours_known(cls, v: list[str]) -> list[str]:
         from vla_kit.sim.layout import COLOURS
 
-        unknown = [c for c in v if c not in COLOURS]
-        if unknown:
-            raise ValueError(f"colours from: {', '.join(COLOURS)} (unknown: {', '.join(unknown)})")
-        return v
+        return _only_known(v, list(COLOURS), "colours")
 
     @field_validator("preset")
     @classmethod
