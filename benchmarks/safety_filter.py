@@ -19,6 +19,7 @@ import numpy as np
 
 from vla_kit.robots import get_robot_model
 from vla_kit.safety import Envelope, RobotState, SafetyLayer, StreamMonitor
+from vla_kit.safety.adversary import AdversarialCommands
 from vla_kit.safety.braking import braking_extent
 
 HOME = np.array([0.0, -0.3, 0.0, -2.0, 0.0, 1.8, 0.7])
@@ -89,58 +90,40 @@ def timings(n: int) -> None:
 def stress(n: int, seed: int) -> int:
     """``n`` adversarial commands with every check on; returns the number of violations seen."""
     layer, env = _layer({**ALL_CHECKS, "robot": "panda"})
-    lim, dt, dof = env.limits, env.period, 7
+    lim, dt = env.limits, env.period
     rng = np.random.default_rng(seed)
     q = HOME.copy()
     monitor = StreamMonitor(env, q)
     stats: Counter = Counter()
     violations = 0
-    phase = 0.0
+    source = AdversarialCommands(lim, dt, rng)
     t0 = time.perf_counter()
     while stats["commands"] < n:
-        kind = rng.choice(["smooth", "smooth", "towards", "flip", "noise", "garbage"])
-        target = rng.uniform(lim.q_min - 0.3, lim.q_max + 0.3)
-        scale = float(rng.uniform(0.2, 9.0))
-        amp, freq = rng.uniform(0.0, 0.6, dof) * np.minimum(lim.v_max, lim.max_step / dt), rng.uniform(0.05, 1.0)
-        if rng.random() < 0.1:
+        cmd, new_segment = source.next(q)
+        if new_segment and source.toggle_reduced:
             layer.set_reduced(not layer.reduced)
-        for k in range(int(rng.integers(20, 400))):
-            if kind == "smooth":
-                phase += 2 * np.pi * freq * dt
-                cmd = q + dt * amp * np.sin(phase) * (1.0 - np.exp(-k / 50.0))
-            elif kind == "towards":
-                cmd = q + np.clip(target - q, -scale * lim.max_step, scale * lim.max_step)
-            elif kind == "flip":
-                cmd = q + (-1) ** k * scale * lim.max_step * rng.choice([-1.0, 1.0], dof)
-            elif kind == "noise":
-                cmd = q + rng.normal(0.0, scale, dof) * lim.max_step
-            elif k == 0:  # one garbage command (NaN, inf, huge, absurd jump), then the policy holds still
-                cmd = q.copy()
-                cmd[rng.integers(dof)] = rng.choice([np.nan, np.inf, -np.inf, 1e300, q[0] + 50 * lim.max_step[0]])
-            else:
-                cmd = q
-            d = layer.filter(cmd, RobotState(q=q), dt)
-            q = d.command_sent
-            monitor.observe(q, dt)
-            kin = layer.model.forward(q)  # Cartesian keep-in: TCP box, elbow box, plane, tool cone
-            cart = ALL_CHECKS["cartesian"]
-            stats["cartesian"] += int(
-                np.any(kin.tcp_position < cart["tcp_box"]["min"]) or np.any(kin.tcp_position > cart["tcp_box"]["max"])
-                or np.any(kin.elbow_position < cart["elbow_box"]["min"]) or np.any(kin.elbow_position > cart["elbow_box"]["max"])
-                or min(kin.tcp_position[2], kin.elbow_position[2]) < cart["planes"][0]["offset"]
-                or np.degrees(np.arccos(-kin.tool_z[2])) > cart["tool_cone_deg"]
-            )
-            stats["commands"] += 1
-            stats["intervened"] += d.intervened
-            stats[d.level.name] += 1
-            if stats["commands"] % 100 == 0:
-                ext = braking_extent(monitor.q, monitor.v, monitor.a, dt, lim.a_max, lim.j_max)
-                stats["not_stoppable"] += int(np.any(ext.q_high > lim.q_max) or np.any(ext.q_low < lim.q_min))
-            if layer.estop_latched and layer.memory.at_rest:
-                stats["estops"] += 1
-                layer.reset_estop()
-                violations += monitor.report.total
-                monitor = StreamMonitor(env, q)
+        d = layer.filter(cmd, RobotState(q=q), dt)
+        q = d.command_sent
+        monitor.observe(q, dt)
+        kin = layer.model.forward(q)  # Cartesian keep-in: TCP box, elbow box, plane, tool cone
+        cart = ALL_CHECKS["cartesian"]
+        stats["cartesian"] += int(
+            np.any(kin.tcp_position < cart["tcp_box"]["min"]) or np.any(kin.tcp_position > cart["tcp_box"]["max"])
+            or np.any(kin.elbow_position < cart["elbow_box"]["min"]) or np.any(kin.elbow_position > cart["elbow_box"]["max"])
+            or min(kin.tcp_position[2], kin.elbow_position[2]) < cart["planes"][0]["offset"]
+            or np.degrees(np.arccos(-kin.tool_z[2])) > cart["tool_cone_deg"]
+        )
+        stats["commands"] += 1
+        stats["intervened"] += d.intervened
+        stats[d.level.name] += 1
+        if stats["commands"] % 100 == 0:
+            ext = braking_extent(monitor.q, monitor.v, monitor.a, dt, lim.a_max, lim.j_max)
+            stats["not_stoppable"] += int(np.any(ext.q_high > lim.q_max) or np.any(ext.q_low < lim.q_min))
+        if layer.estop_latched and layer.memory.at_rest:
+            stats["estops"] += 1
+            layer.reset_estop()
+            violations += monitor.report.total
+            monitor = StreamMonitor(env, q)
     violations += monitor.report.total + stats["not_stoppable"] + stats["cartesian"]
     took = time.perf_counter() - t0
     print(f"stress: {stats['commands']} commands in {took:.0f} s ({took / stats['commands'] * 1e6:.0f} us each incl. monitoring), "

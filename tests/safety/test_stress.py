@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from vla_kit.safety import RobotState, StreamMonitor
+from vla_kit.safety.adversary import AdversarialCommands
 from vla_kit.safety.braking import braking_extent
 
 from tests.safety.streams import make_layer
@@ -25,7 +26,6 @@ CARTESIAN = {"tcp_box": {"min": [-0.2, -0.5, 0.1], "max": [0.75, 0.5, 1.0]}, "tc
 def stress(cfg: dict, n: int, seed: int) -> dict[str, int]:
     layer, env = make_layer(cfg)
     lim, dt = env.limits, env.period
-    dof = lim.q_min.shape[0]
     rng = np.random.default_rng(seed)
     q = (lim.q_min + lim.q_max) / 2
     if env.robot == "panda":
@@ -33,47 +33,28 @@ def stress(cfg: dict, n: int, seed: int) -> dict[str, int]:
     monitor = StreamMonitor(env, q)
     counts = {"commands": 0, "intervened": 0, "estops": 0, "not_stoppable": 0, "cartesian": 0}
     box = cfg.get("cartesian", {}).get("tcp_box")
-    phase = 0.0
+    source = AdversarialCommands(lim, dt, rng)
     while counts["commands"] < n:
-        kind = rng.choice(["smooth", "smooth", "towards", "flip", "noise", "garbage"])
-        length = int(rng.integers(20, 400))
-        target = rng.uniform(lim.q_min - 0.3, lim.q_max + 0.3)
-        scale = float(rng.uniform(0.2, 9.0))
-        amp, freq = rng.uniform(0.0, 0.6, dof) * np.minimum(lim.v_max, lim.max_step / dt), rng.uniform(0.05, 1.0)
-        if rng.random() < 0.1:
+        cmd, new_segment = source.next(q)
+        if new_segment and source.toggle_reduced:
             layer.set_reduced(not layer.reduced)
-        for k in range(length):
-            if kind == "smooth":  # bounded-acceleration wander: what a healthy policy sends
-                phase += 2 * np.pi * freq * dt
-                cmd = q + dt * amp * np.sin(phase) * (1.0 - np.exp(-k / 50.0))
-            elif kind == "towards":
-                cmd = q + np.clip(target - q, -scale * lim.max_step, scale * lim.max_step)
-            elif kind == "flip":
-                cmd = q + (-1) ** k * scale * lim.max_step * rng.choice([-1.0, 1.0], dof)
-            elif kind == "noise":
-                cmd = q + rng.normal(0.0, scale, dof) * lim.max_step
-            elif k == 0:  # one garbage command (NaN, inf, huge, absurd jump), then the policy holds still
-                cmd = q.copy()
-                cmd[rng.integers(dof)] = rng.choice([np.nan, np.inf, -np.inf, 1e300, q[0] + 50 * lim.max_step[0]])
-            else:
-                cmd = q
-            d = layer.filter(cmd, RobotState(q=q), dt)
-            q = d.command_sent
-            monitor.observe(q, dt)
-            counts["commands"] += 1
-            counts["intervened"] += d.intervened
-            if box is not None:  # the TCP never leaves its box, the tool never leaves its cone
-                kin = layer.model.forward(q)
-                p = kin.tcp_position
-                counts["cartesian"] += int(np.any(p < box["min"]) or np.any(p > box["max"]))
-                counts["cartesian"] += int(np.degrees(np.arccos(-kin.tool_z[2])) > cfg["cartesian"]["tool_cone_deg"])
-            if counts["commands"] % 50 == 0:
-                ext = braking_extent(monitor.q, monitor.v, monitor.a, dt, lim.a_max, lim.j_max)
-                counts["not_stoppable"] += int(np.any(ext.q_high > lim.q_max) or np.any(ext.q_low < lim.q_min))
-            if layer.estop_latched and layer.memory.at_rest:
-                counts["estops"] += 1
-                layer.reset_estop()
-                monitor = StreamMonitor(env, q)  # the layer restarts from rest here too
+        d = layer.filter(cmd, RobotState(q=q), dt)
+        q = d.command_sent
+        monitor.observe(q, dt)
+        counts["commands"] += 1
+        counts["intervened"] += d.intervened
+        if box is not None:  # the TCP never leaves its box, the tool never leaves its cone
+            kin = layer.model.forward(q)
+            p = kin.tcp_position
+            counts["cartesian"] += int(np.any(p < box["min"]) or np.any(p > box["max"]))
+            counts["cartesian"] += int(np.degrees(np.arccos(-kin.tool_z[2])) > cfg["cartesian"]["tool_cone_deg"])
+        if counts["commands"] % 50 == 0:
+            ext = braking_extent(monitor.q, monitor.v, monitor.a, dt, lim.a_max, lim.j_max)
+            counts["not_stoppable"] += int(np.any(ext.q_high > lim.q_max) or np.any(ext.q_low < lim.q_min))
+        if layer.estop_latched and layer.memory.at_rest:
+            counts["estops"] += 1
+            layer.reset_estop()
+            monitor = StreamMonitor(env, q)  # the layer restarts from rest here too
     counts["violations"] = monitor.report.total
     return counts
 
