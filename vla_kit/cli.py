@@ -151,7 +151,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vla_kit.policy import load_policy
     from vla_kit.reports.context import write_json_atomic
 
-    policy = load_policy(args.policy) if args.backend is None else load_policy(args.policy, backend=args.backend)
+    policy = load_policy(args.policy, backend=args.backend)
     trained = (policy.spec.provenance or {}).get("dataset", {})
     tasks = args.tasks or trained.get("tasks") or ["reach"]
     colours = args.colours or trained.get("colours") or None

@@ -11,12 +11,13 @@ from vla_kit.policy.backends import PolicyBackend, get_backend
 __all__ = ["load_policy"]
 
 
-def load_policy(path: str | Path, backend: str = "torch", **options: Any) -> PolicyBackend:
+def load_policy(path: str | Path, backend: str | None = None, **options: Any) -> PolicyBackend:
     """Verify an artifact and load it with one backend.
 
     Args:
         path: an artifact folder, or a run folder holding one at ``artifacts/policy``.
-        backend: a registered backend name (see :data:`vla_kit.policy.backends.BACKENDS`).
+        backend: a registered backend name (see :data:`vla_kit.policy.backends.BACKENDS`);
+            ``None`` uses the one the artifact records (``policy.json`` ``backend``).
         **options: passed to the backend, e.g. ``device="cuda"`` for ``torch``.
 
     Returns:
@@ -28,7 +29,8 @@ def load_policy(path: str | Path, backend: str = "torch", **options: Any) -> Pol
         ArtifactError: the artifact is missing, malformed, or lacks the backend's weights file.
         ChecksumMismatchError: a file differs from its recorded sha256.
     """
-    backend_cls = get_backend(backend)  # before any disk work: a typo should fail fast
+    if backend is not None:
+        get_backend(backend)  # before any disk work: a typo should fail fast
     folder = resolve_artifact_dir(path)
     spec = verify_artifact(folder)
-    return backend_cls.load(folder, spec, **options)
+    return get_backend(backend or spec.backend).load(folder, spec, **options)

@@ -42,7 +42,7 @@ from vla_kit.policy.normalization import NormStats
 from vla_kit.policy.tokenizer import Tokenizer
 from vla_kit.types import ACTION_DIMS, ActionSpace
 
-__all__ = ["FORMAT_VERSION", "CameraSpec", "Normalization", "PolicySpec", "make_spec", "parse_spec", "check_format_version"]
+__all__ = ["FORMAT_VERSION", "CameraSpec", "LineageStep", "Normalization", "PolicySpec", "make_spec", "parse_spec", "check_format_version"]
 
 FORMAT_VERSION = 1  # bump when a reader of the previous version would misread the new layout
 
@@ -73,6 +73,14 @@ class Normalization(_Frozen):
     action: NormStats
 
 
+class LineageStep(_Frozen):
+    """One optimisation step that produced this artifact from its parent (see ``vla_kit.optimize``)."""
+
+    technique: str  # registry name, e.g. "ort-int8-static"
+    options: dict[str, Any] = Field(default_factory=dict)  # the technique's resolved options
+    parent_sha256: str  # sha256 of the parent artifact's checksums.json: names every parent byte
+
+
 class PolicySpec(_Frozen):
     """The parsed ``policy.json``. Frozen; every cross-field fact is checked on construction."""
 
@@ -86,6 +94,8 @@ class PolicySpec(_Frozen):
     cameras: CameraSpec
     chunk_length: int = Field(ge=1)  # T, actions per prediction
     provenance: dict[str, Any] = Field(default_factory=dict)  # free-form, JSON-ready
+    backend: str = "torch"  # the backend load_policy uses unless told otherwise
+    lineage: tuple[LineageStep, ...] = ()  # optimisation steps from the trained parent, oldest first
 
     @field_validator("tokenizer")
     @classmethod
