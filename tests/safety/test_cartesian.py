@@ -87,3 +87,20 @@ def test_starting_outside_a_box_allows_only_moves_that_bring_the_tcp_back():
     assert x.max() <= TCP0[0] + 1e-9
     back = drive(layer, env, [_push(3, 0.01)] * 2000, out.sent[-1], check_stop=False)  # elbow closes: TCP comes in
     assert PANDA.forward(back.sent[-1]).tcp_position[0] < 0.45
+
+
+def test_link_capsules_keep_their_distance_from_obstacles():
+    from vla_kit.safety.geometry import capsule_segments, obstacle_clearance
+
+    angle = 0.6  # the TCP circles the base as joint 1 turns: put a sphere and a box in its way
+    centre = [TCP0[0] * np.cos(angle), TCP0[0] * np.sin(angle), TCP0[2]]
+    obstacles = {"min_distance": 0.02, "spheres": [{"centre": centre, "radius": 0.05}],
+                 "boxes": [{"min": [-0.1, -0.8, 0.0], "max": [0.6, -0.6, 0.3]}]}
+    layer, env = make_layer({"obstacles": obstacles})
+    run = drive(layer, env, [_push(0, 0.01)] * 1500, PANDA_HOME)
+    starts, ends = capsule_segments(PANDA.forward(np.array(run.sent)))
+    clearance = obstacle_clearance(starts, ends, env.link_radii, (np.array([centre]), np.array([0.05])),
+                                   (np.array([[-0.1, -0.8, 0.0]]), np.array([[0.6, -0.6, 0.3]])))
+    assert clearance.min() >= 0.02 and clearance.min() < 0.03  # right up to the margin, never inside it
+    assert run.monitor.report.total == 0 and layer.memory.at_rest
+    assert any(r.check is Check.OBSTACLE for r in layer.log)

@@ -71,6 +71,9 @@ def dh_transform(d: float, a: float, alpha: float) -> np.ndarray:
     return translation(0.0, 0.0, d) @ translation(a, 0.0, 0.0) @ rot_x(alpha)
 
 
+_EYE = np.eye(4)
+
+
 def _readonly(values: object, n: int, what: str) -> np.ndarray:
     arr = np.array(values, dtype=np.float64)
     if arr.shape != (n,):
@@ -196,22 +199,30 @@ class RobotModel:
         q = np.asarray(q, dtype=np.float64)
         if q.ndim < 1 or q.shape[-1] != self.dof:
             raise InputError("q", f"expected shape (..., {self.dof}) for robot {self.name!r}, got {q.shape}")
-        c = np.cos(q)[..., None, None]
-        s = np.sin(q)[..., None, None]
-        joint = c * self._cos + s * self._sin + self._const
-        frames = np.empty(q.shape[:-1] + (self.dof + 2, 4, 4))
-        frames[..., 0, :, :] = np.eye(4)
-        if q.ndim == 1:  # the per-cycle case: plain 4x4 products, no batch slicing
-            t = joint[0]
-            frames[1] = t
-            for i in range(1, self.dof):
-                t = t @ joint[i]
-                frames[i + 1] = t
-            frames[-1] = t @ self.tool
-        else:
-            for i in range(self.dof):
-                frames[..., i + 1, :, :] = frames[..., i, :, :] @ joint[..., i, :, :]
-            frames[..., -1, :, :] = frames[..., -2, :, :] @ self.tool
+        n = self.dof
+        if q.ndim == 1:  # the per-cycle case: plain 4x4 products written in place
+            c = np.cos(q)[:, None, None]
+            s = np.sin(q)[:, None, None]
+            joint = c * self._cos + s * self._sin + self._const
+            frames = np.empty((n + 2, 4, 4))
+            frames[0] = _EYE
+            t = frames[1] = joint[0]
+            for i in range(1, n):
+                t = np.matmul(t, joint[i], out=frames[i + 1])
+            np.matmul(t, self.tool, out=frames[-1])
+            return Kinematics(frames=frames, elbow_index=self.elbow_index)
+        lead = q.shape[:-1]
+        qt = q.reshape(-1, n).T  # (n, B): one slab of 4x4 products per joint
+        c = np.cos(qt)[..., None, None]
+        s = np.sin(qt)[..., None, None]
+        joint = c * self._cos[:, None] + s * self._sin[:, None] + self._const[:, None]
+        slabs = np.empty((n + 2,) + qt.shape[1:] + (4, 4))
+        slabs[0] = _EYE
+        t = slabs[1] = joint[0]
+        for i in range(1, n):
+            t = np.matmul(t, joint[i], out=slabs[i + 1])
+        np.matmul(t, self.tool, out=slabs[-1])
+        frames = slabs.transpose(1, 0, 2, 3).reshape(lead + (n + 2, 4, 4))
         return Kinematics(frames=frames, elbow_index=self.elbow_index)
 
     def lever_arms(self) -> np.ndarray:

@@ -1,16 +1,21 @@
-"""Cartesian limits through forward kinematics: keep-in boxes, half-spaces, TCP speed, tool cone.
+"""Cartesian limits through forward kinematics: keep-in boxes, half-spaces, obstacles, TCP speed, tool cone.
 
 Cartesian limits are not intervals per joint, so the layer evaluates candidate commands — the
 clamped command and points between it and the braking step — and keeps the furthest one that
-passes. Box, plane and cone limits must hold at the candidate **and along the whole braking
-path from it**, so a fast approach towards a wall is slowed before the wall, not at it. The path
-is cleared with a bound, not by sampling it: joint ``i`` braking through at most ``r_i`` rad
-moves the TCP and the elbow by at most ``sum_i lever_i r_i`` metres and turns the tool by at most
-``sum_i r_i`` rad (``RobotModel.lever_arms``), for every configuration on the way. A candidate the
-bound cannot clear is refused; the braking step is always admissible because its path is the rest
-of a path that was cleared before. So, with the kinematic model as given, a TCP or elbow that
-starts inside never leaves, and the tool never leaves its cone. The bound is conservative: an
-arm slows down on the way to a wall and reaches it asymptotically.
+passes. Box, plane, obstacle and cone limits must hold at the candidate **and along the whole
+braking path from it**, so a fast approach towards a wall is slowed before the wall, not at it.
+The path is cleared with a bound, not by sampling it: joint ``i`` braking through at most ``r_i``
+rad moves any point of the arm (TCP, elbow, every point of every link capsule) by at most
+``sum_i lever_i r_i`` metres and turns the tool by at most ``sum_i r_i`` rad
+(``RobotModel.lever_arms``), for every configuration on the way. A candidate the bound cannot
+clear is refused; the braking step is always admissible because its path is the rest of a path
+that was cleared before. So, with the kinematic model as given, a TCP or elbow that starts
+inside never leaves, a capsule that starts clear of the obstacles never comes closer than
+``obstacles.min_distance``, and the tool never leaves its cone. The bound is conservative: an arm
+slows down on the way to a wall and reaches it asymptotically.
+
+Every box face and half-space is one linear function of the frame origins, so all of them are a
+single matrix product per batch of candidates (precomputed at construction).
 
 An arm that starts outside a Cartesian limit may move only in ways that do not increase how far
 outside it is (the *allowance*). While any allowance is left, a candidate the bound cannot clear
@@ -25,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_kit.robots.kinematics import Kinematics, RobotModel
-from vla_kit.safety.checks import box_depth, tcp_speed, tool_cone_angle
-from vla_kit.safety.envelope import CartesianParams
+from vla_kit.safety.checks import tcp_speed, tool_cone_angle
+from vla_kit.safety.envelope import Envelope
+from vla_kit.safety.geometry import capsule_segments, obstacle_clearance
 from vla_kit.safety.records import Check
 
 __all__ = ["CartesianReport", "CartesianGuard"]
@@ -56,24 +62,58 @@ class CartesianGuard:
     """Evaluates the Cartesian part of an envelope on batches of joint configurations.
 
     Args:
-        params: the envelope's ``cartesian`` section.
+        envelope: the envelope (its ``cartesian`` and ``obstacles`` sections and link radii).
         model: the robot whose forward kinematics is used.
     """
 
-    def __init__(self, params: CartesianParams, model: RobotModel) -> None:
+    def __init__(self, envelope: Envelope, model: RobotModel) -> None:
+        params = envelope.cartesian
         self.params = params
         self.model = model
-        self._tcp_box = None if params.tcp_box is None else (np.array(params.tcp_box.min), np.array(params.tcp_box.max))
-        self._elbow_box = None if params.elbow_box is None else (np.array(params.elbow_box.min), np.array(params.elbow_box.max))
-        normals = np.array([p.normal for p in params.planes], dtype=np.float64).reshape(-1, 3)
-        offsets = np.array([p.offset for p in params.planes], dtype=np.float64)
-        norms = np.linalg.norm(normals, axis=-1)
-        # Unit normals and offsets, so a plane's signed distance is one product: p . u - d.
-        self._units = (normals / norms[:, None]).T if len(offsets) else None
-        self._unit_offsets = offsets / norms if len(offsets) else None
+        frames = model.dof + 2
+        tcp_i, elbow_i = frames - 1, model.elbow_index
+        # Linear margins m = X @ A + b over the flattened frame origins X (m; >= 0 inside).
+        cols: list[np.ndarray] = []
+        offsets: list[float] = []
+        self._groups: dict[Check, slice] = {}
+
+        def face(frame: int, unit: np.ndarray, offset: float) -> None:
+            col = np.zeros(frames * 3)
+            col[3 * frame: 3 * frame + 3] = unit
+            cols.append(col)
+            offsets.append(offset)
+
+        for check, box, frame in ((Check.TCP_BOX, params.tcp_box, tcp_i), (Check.ELBOW_BOX, params.elbow_box, elbow_i)):
+            if box is None:
+                continue
+            start = len(cols)
+            for k in range(3):
+                e = np.eye(3)[k]
+                face(frame, e, -box.min[k])
+                face(frame, -e, box.max[k])
+            self._groups[check] = slice(start, len(cols))
+        if params.planes:
+            start = len(cols)
+            for p in params.planes:
+                norm = float(np.linalg.norm(p.normal))
+                for frame in (tcp_i, elbow_i):
+                    face(frame, np.array(p.normal, dtype=np.float64) / norm, -p.offset / norm)
+            self._groups[Check.PLANE] = slice(start, len(cols))
+        self._A = np.array(cols).T if cols else None
+        self._b = np.array(offsets)
+        obst = envelope.obstacles
+        self._spheres = None if not obst.spheres else (np.array([s.centre for s in obst.spheres], dtype=np.float64),
+                                                       np.array([s.radius for s in obst.spheres], dtype=np.float64))
+        self._boxes = None if not obst.boxes else (np.array([b.min for b in obst.boxes], dtype=np.float64),
+                                                   np.array([b.max for b in obst.boxes], dtype=np.float64))
+        self._obstacles = self._spheres is not None or self._boxes is not None
+        self._min_distance = float(obst.min_distance)
+        self._radii = envelope.link_radii
         self._cone = None if params.tool_cone_deg is None else float(np.deg2rad(params.tool_cone_deg))
+        self.cone = self._cone  # rad, the tool cone (None: off)
         self._levers = model.lever_arms()
-        self.pose_checks = self._tcp_box is not None or self._elbow_box is not None or len(params.planes) > 0 or self._cone is not None
+        self._pair = np.empty((2, model.dof))  # scratch: a candidate and its look-ahead configuration
+        self.pose_checks = self._A is not None or self._obstacles or self._cone is not None
         self.enabled = self.pose_checks or params.tcp_speed_max is not None
 
     def speed_limit(self, reduced: bool) -> float | None:
@@ -82,36 +122,76 @@ class CartesianGuard:
             return self.params.tcp_speed_max_reduced
         return self.params.tcp_speed_max
 
-    def _pose(self, kin: Kinematics) -> tuple[dict[Check, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-        """Per pose check the excess of each configuration, plus TCP positions, the smallest
-        positional margin (m) and the cone margin (rad) left before any limit."""
-        tcp, elbow = kin.tcp_position, kin.elbow_position
-        shape = tcp.shape[:-1]
+    # ------------------------------------------------------------------ pose checks
+
+    def _margins(self, kin: Kinematics, k: int) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """For the first ``k`` configurations of ``kin``: the linear margins ``(k, F)``, obstacle
+        margins ``(k,)`` and cone margins ``(k,)`` (``None`` where the check is off)."""
+        frames = kin.frames[:k]
+        lin = None
+        if self._A is not None:
+            lin = frames[..., :3, 3].reshape(k, -1) @ self._A + self._b
+        obst = None
+        if self._obstacles:
+            starts, ends = capsule_segments(Kinematics(frames, kin.elbow_index))
+            obst = obstacle_clearance(starts, ends, self._radii, self._spheres, self._boxes) - self._min_distance
+        cone = None if self._cone is None else self._cone - tool_cone_angle(frames[..., -1, :3, 2])
+        return lin, obst, cone
+
+    def _excess(self, lin: np.ndarray | None, obst: np.ndarray | None, cone: np.ndarray | None) -> dict[Check, np.ndarray]:
         excess: dict[Check, np.ndarray] = {}
-        margin: np.ndarray | float = np.inf
-        if self._tcp_box is not None:
-            depth = box_depth(tcp, *self._tcp_box)  # negative outside: minus the L-inf distance to the box
-            excess[Check.TCP_BOX] = np.maximum(-depth, 0.0)
-            margin = np.minimum(margin, depth)
-        if self._elbow_box is not None:
-            depth = box_depth(elbow, *self._elbow_box)
-            excess[Check.ELBOW_BOX] = np.maximum(-depth, 0.0)
-            margin = np.minimum(margin, depth)
-        if self._units is not None:
-            signed = np.minimum((tcp @ self._units - self._unit_offsets).min(axis=-1), (elbow @ self._units - self._unit_offsets).min(axis=-1))
-            excess[Check.PLANE] = np.maximum(-signed, 0.0)
-            margin = np.minimum(margin, signed)
-        cone_margin: np.ndarray | float = np.inf
-        if self._cone is not None:
-            angle = tool_cone_angle(kin.tool_z)
-            excess[Check.TOOL_CONE] = np.maximum(angle - self._cone, 0.0)
-            cone_margin = self._cone - angle
-        return excess, tcp, np.broadcast_to(margin, shape), np.broadcast_to(cone_margin, shape)
+        for check, rows in self._groups.items():
+            excess[check] = np.maximum(-lin[:, rows].min(axis=-1), 0.0)
+        if obst is not None:
+            excess[Check.OBSTACLE] = np.maximum(-obst, 0.0)
+        if cone is not None:
+            excess[Check.TOOL_CONE] = np.maximum(-cone, 0.0)
+        return excess
 
     def pose_excess(self, q: np.ndarray) -> dict[Check, float]:
         """Excess of one configuration ``(n,)`` for each pose check (the allowance of a start outside)."""
-        excess, _, _, _ = self._pose(self.model.forward(q[None, :]))
+        excess = self._excess(*self._margins(self.model.forward(q[None, :]), 1))
         return {c: float(x[0]) for c, x in excess.items()}
+
+    # ------------------------------------------------------------------ candidates
+
+    def check_one(self, q: np.ndarray, q_ahead: np.ndarray | None, travel: np.ndarray, p_prev: np.ndarray, dt: float,
+                  limit: float | None) -> tuple[bool, np.ndarray, float]:
+        """Fast verdict on one candidate when no allowance is in use.
+
+        Args:
+            q: the candidate (rad). q_ahead: ``q + dt * v_ahead`` (see :meth:`evaluate`), or
+                ``None`` without a speed limit. travel: bound on each joint's braking travel (rad).
+            p_prev: TCP position (m) of the previous command. dt: cycle period (s).
+            limit: the TCP speed limit in force (m/s), or ``None``.
+
+        Returns:
+            ``(ok, frames, speed)``: the verdict (equal to :meth:`evaluate`'s), the candidate's
+            frames ``(dof + 2, 4, 4)`` (TCP last) and its TCP speed from ``p_prev`` (m/s; ``nan``
+            without a limit).
+        """
+        if q_ahead is None:
+            kin = self.model.forward(q[None, :])
+        else:
+            pair = self._pair
+            pair[0], pair[1] = q, q_ahead
+            kin = self.model.forward(pair)
+        ok = True
+        if self.pose_checks:
+            lin, obst, cone = self._margins(kin, 1)
+            if lin is not None or obst is not None:
+                margin = np.inf if lin is None else lin.min()
+                if obst is not None:
+                    margin = min(margin, obst[0])
+                ok = bool(travel @ self._levers < margin)
+            if ok and cone is not None:
+                ok = bool(travel.sum() < cone[0])
+        tcp = kin.frames[:, -1, :3, 3]
+        speed = np.nan
+        if limit is not None:
+            speed = float(tcp_speed(tcp[0], p_prev, dt))
+            ok = ok and speed <= limit and tcp_speed(tcp[1], tcp[0], dt) <= limit
+        return ok, kin.frames[0], speed
 
     def evaluate(
         self,
@@ -141,14 +221,22 @@ class CartesianGuard:
         k = q.shape[0]
         ahead = limit is not None and v_ahead is not None
         kin = self.model.forward(np.concatenate([q, q + dt * v_ahead]) if ahead else q)
-        excess, tcp, margin, cone_margin = self._pose(kin)
-        excess = {c: x[:k] for c, x in excess.items()}
-        margin, cone_margin, tcp_all, tcp = margin[:k], cone_margin[:k], tcp, tcp[:k]
+        lin, obst, cone = self._margins(kin, k)
+        excess = self._excess(lin, obst, cone)
+        tcp_all = kin.tcp_position
+        tcp = tcp_all[:k]
         ok = np.ones(k, dtype=bool)
         for c, x in excess.items():
             ok &= x <= allowance.get(c, 0.0) + _SLACK
         if self.pose_checks:
-            uncleared = (reach @ self._levers >= margin) | (reach.sum(axis=-1) >= cone_margin)
+            margin = np.full(k, np.inf)
+            if lin is not None:
+                margin = lin.min(axis=-1)
+            if obst is not None:
+                margin = np.minimum(margin, obst)
+            uncleared = reach @ self._levers >= margin
+            if cone is not None:
+                uncleared |= reach.sum(axis=-1) >= cone
             if allowance:  # recovering: the stop configuration decides (see the module docstring)
                 unsure = ok & uncleared
             else:
@@ -166,7 +254,7 @@ class CartesianGuard:
 
     def stop_excess(self, q_stop: np.ndarray, allowance: dict[Check, float]) -> tuple[np.ndarray, dict[Check, np.ndarray]]:
         """Pose checks at stop configurations ``(M, n)``: ``(ok (M,), excess per check)``."""
-        excess, _, _, _ = self._pose(self.model.forward(q_stop))
+        excess = self._excess(*self._margins(self.model.forward(q_stop), q_stop.shape[0]))
         ok = np.ones(q_stop.shape[0], dtype=bool)
         for c, x in excess.items():
             ok &= x <= allowance.get(c, 0.0) + _SLACK
@@ -175,3 +263,7 @@ class CartesianGuard:
     def tcp_position(self, q: np.ndarray) -> np.ndarray:
         """TCP position (m) of one configuration."""
         return self.model.forward(q).tcp_position
+
+    def excess_of(self, kin: Kinematics) -> dict[Check, np.ndarray]:
+        """Pose-check excess of a batch of configurations ``(K, ...)`` (m or rad; 0 = within); for audits."""
+        return self._excess(*self._margins(kin, kin.frames.shape[0]))

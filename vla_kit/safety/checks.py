@@ -262,4 +262,4 @@ def tcp_speed(p: np.ndarray, p_prev: np.ndarray, dt: float) -> np.ndarray:
 
 def tool_cone_angle(tool_z: np.ndarray) -> np.ndarray:
     """Angle (rad) between the tool z axis and straight down (``-z`` of the base)."""
-    return np.arccos(np.clip(-tool_z[..., 2], -1.0, 1.0))
+    return np.arccos(np.minimum(np.maximum(-tool_z[..., 2], -1.0), 1.0))

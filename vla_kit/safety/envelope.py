@@ -15,6 +15,15 @@
         tcp_speed_max: 0.5         # m/s
         tcp_speed_max_reduced: 0.1 # m/s while reduced mode is on
         tool_cone_deg: 60          # deg, tool z from straight down
+        link_radius: 0.08          # m, capsule around every link (obstacles, separation)
+      obstacles:                   # keep-out volumes, checked against the link capsules
+        min_distance: 0.02         # m kept free between any capsule and any obstacle
+        spheres: [{centre: [0.5, 0.3, 0.2], radius: 0.1}]
+        boxes: [{min: [0.4, -0.6, 0.0], max: [0.7, -0.4, 0.3]}]
+      separation:                  # ISO/TS 15066 speed-and-separation monitoring
+        enabled: true
+        human_speed: 1.6           # m/s, v_h
+        reaction_time: 0.1         # s, T_r
       watchdog: {command_timeout: 0.1, max_missed_state_reads: 3}
 
 Unknown keys are errors. :meth:`Envelope.from_dict` turns any problem into a
@@ -26,6 +35,7 @@ joint limits may tighten the robot's published ones, never loosen them.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Mapping
@@ -44,6 +54,9 @@ __all__ = [
     "CartesianParams",
     "GripperParams",
     "WatchdogParams",
+    "Sphere",
+    "ObstacleParams",
+    "SeparationParams",
     "Envelope",
     "JointLimits",
 ]
@@ -67,6 +80,13 @@ class Box(_Section):
 
     min: list[float]
     max: list[float]
+
+
+class Sphere(_Section):
+    """A keep-out sphere (base frame, m)."""
+
+    centre: list[float]
+    radius: float
 
 
 class Plane(_Section):
@@ -98,6 +118,36 @@ class CartesianParams(_Section):
     tcp_speed_max: float | None = None  # m/s, TCP speed in normal mode
     tcp_speed_max_reduced: float | None = None  # m/s, TCP speed in reduced mode
     tool_cone_deg: float | None = None  # deg, max angle of the tool z axis from straight down
+    link_radius: float | list[float] = 0.08  # m, capsule radius around each link segment (one value, or dof + 1)
+
+
+class ObstacleParams(_Section):
+    """Keep-out volumes: no link capsule may come closer than ``min_distance`` to any of them.
+
+    The capsule from the base to joint 1 never moves: keep obstacles clear of it (a table under
+    the robot is a ``cartesian.planes`` half-space, not an obstacle box).
+    """
+
+    min_distance: float = 0.02  # m, clearance kept between every link capsule and every obstacle
+    spheres: list[Sphere] = []  # m, keep-out spheres
+    boxes: list[Box] = []  # m, keep-out axis-aligned boxes
+
+
+class SeparationParams(_Section):
+    """Speed-and-separation monitoring (ISO/TS 15066): ``S_p = S_h + S_r + S_s + C + Z_d + Z_r``.
+
+    Needs person positions in :attr:`vla_kit.safety.state.RobotState.humans`; see
+    :mod:`vla_kit.safety.separation` for the zones.
+    """
+
+    enabled: bool = False  # monitor the separation from people
+    human_speed: float = 1.6  # m/s, v_h (ISO 13855 walking speed)
+    reaction_time: float = 0.1  # s, T_r: sensing, processing and the layer's own reaction
+    intrusion_distance: float = 0.2  # m, C: reach past the detection (ISO 13855, from the sensor's resolution)
+    human_uncertainty: float = 0.1  # m, Z_d: position uncertainty of the person sensing
+    robot_uncertainty: float = 0.01  # m, Z_r: position uncertainty of the robot (kinematic model, encoders)
+    caution_distance: float = 0.5  # m beyond the reduced-speed zone where the level already turns CAUTION
+    data_timeout: float = 0.2  # s, person positions older than this (no new data) trigger a protective stop
 
 
 class GripperParams(_Section):
@@ -132,6 +182,8 @@ class _Issue(ValueError):
 
     def __init__(self, key_path: str, value: Any, expected: str) -> None:
         self.key_path, self.value, self.expected = key_path, value, expected
+        # The same path as a tuple of keys and indices, for line lookups: ("joints", "v_max", 3).
+        self.loc = tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", key_path))
         super().__init__(f"{key_path}: got {value!r}; expected {expected}")
 
 
@@ -158,15 +210,24 @@ def _vector(value: PerJoint | None, default: np.ndarray, key: str, *, positive: 
     return np.array(values)
 
 
+def _point(vec: list[float], key: str) -> None:
+    if len(vec) != 3:
+        raise _Issue(key, vec, "three numbers [x, y, z] in metres")
+    for i, x in enumerate(vec):
+        if not _finite(x):
+            raise _Issue(f"{key}[{i}]", x, "a finite number (m)")
+
+
+def _nonneg(value: Any, key: str, unit: str, *, positive: bool = False) -> None:
+    if not _finite(value) or value < 0 or (positive and value == 0):
+        raise _Issue(key, value, f"a finite {unit} {'> 0' if positive else '>= 0'}")
+
+
 def _box(box: Box | None, key: str) -> None:
     if box is None:
         return
     for name, vec in (("min", box.min), ("max", box.max)):
-        if len(vec) != 3:
-            raise _Issue(f"{key}.{name}", vec, "three numbers [x, y, z] in metres")
-        for i, x in enumerate(vec):
-            if not _finite(x):
-                raise _Issue(f"{key}.{name}[{i}]", x, "a finite number (m)")
+        _point(vec, f"{key}.{name}")
     for i in range(3):
         if box.min[i] >= box.max[i]:
             raise _Issue(f"{key}.min[{i}]", box.min[i], f"below {key}.max[{i}] = {box.max[i]!r}")
@@ -187,11 +248,14 @@ class Envelope(_Section):
     cartesian: CartesianParams = CartesianParams()
     gripper: GripperParams = GripperParams()
     watchdog: WatchdogParams = WatchdogParams()
+    obstacles: ObstacleParams = ObstacleParams()
+    separation: SeparationParams = SeparationParams()
     caution_fraction: float = 0.9  # level CAUTION once a joint uses this fraction of a limit
     log_capacity: int = 100_000  # interventions kept in memory (oldest dropped first)
 
     _limits: JointLimits = PrivateAttr()
     _period: float = PrivateAttr()
+    _radii: np.ndarray = PrivateAttr()
 
     @model_validator(mode="after")
     def _resolve(self) -> "Envelope":
@@ -234,6 +298,8 @@ class Envelope(_Section):
         if not _finite(j.absurd_step_factor) or j.absurd_step_factor <= 1.0:
             raise _Issue("joints.absurd_step_factor", j.absurd_step_factor, "a finite number > 1")
         self._check_cartesian()
+        self._radii = self._link_radii(model.dof)
+        self._check_obstacles_and_separation()
         g, w = self.gripper, self.watchdog
         if g.max_effort is not None and (not _finite(g.max_effort) or g.max_effort <= 0):
             raise _Issue("gripper.max_effort", g.max_effort, "a finite force > 0 (N)")
@@ -271,6 +337,44 @@ class Envelope(_Section):
         if c.tool_cone_deg is not None and (not _finite(c.tool_cone_deg) or not 0.0 < c.tool_cone_deg <= 180.0):
             raise _Issue("cartesian.tool_cone_deg", c.tool_cone_deg, "an angle in (0, 180] degrees")
 
+    def _link_radii(self, dof: int) -> np.ndarray:
+        value, key = self.cartesian.link_radius, "cartesian.link_radius"
+        if isinstance(value, list):
+            if len(value) != dof + 1:
+                raise _Issue(key, value, f"one radius per link segment ({dof + 1} for this robot: base to joint 1, ..., last joint to TCP) or a single number")
+            for i, x in enumerate(value):
+                _nonneg(x, f"{key}[{i}]", "radius (m)")
+            radii = np.array(value, dtype=np.float64)
+        else:
+            _nonneg(value, key, "radius (m)")
+            radii = np.full(dof + 1, float(value))
+        radii.setflags(write=False)
+        return radii
+
+    def _check_obstacles_and_separation(self) -> None:
+        o, s = self.obstacles, self.separation
+        _nonneg(o.min_distance, "obstacles.min_distance", "distance (m)")
+        for k, sphere in enumerate(o.spheres):
+            _point(sphere.centre, f"obstacles.spheres[{k}].centre")
+            _nonneg(sphere.radius, f"obstacles.spheres[{k}].radius", "radius (m)", positive=True)
+        for k, box in enumerate(o.boxes):
+            _box(box, f"obstacles.boxes[{k}]")
+        _nonneg(s.human_speed, "separation.human_speed", "speed (m/s)", positive=True)
+        _nonneg(s.reaction_time, "separation.reaction_time", "time (s)", positive=True)
+        _nonneg(s.data_timeout, "separation.data_timeout", "time (s)", positive=True)
+        for key in ("intrusion_distance", "human_uncertainty", "robot_uncertainty", "caution_distance"):
+            _nonneg(getattr(s, key), f"separation.{key}", "distance (m)")
+        if s.enabled and self.cartesian.tcp_speed_max_reduced is None:
+            raise _Issue("cartesian.tcp_speed_max_reduced", None, "a reduced TCP speed (m/s): separation monitoring slows the arm to it near people")
+
+    def __eq__(self, other: object) -> bool:
+        # The resolved arrays are derived from the fields: compare the fields (numpy arrays have no truth value).
+        if not isinstance(other, Envelope):
+            return NotImplemented
+        return type(self) is type(other) and self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]  # lists inside: not hashable, like the YAML it came from
+
     @property
     def limits(self) -> JointLimits:
         """The resolved per-joint limits."""
@@ -280,6 +384,11 @@ class Envelope(_Section):
     def period(self) -> float:
         """The nominal control period (s)."""
         return self._period
+
+    @property
+    def link_radii(self) -> np.ndarray:
+        """Capsule radius (m) of each link segment, base to TCP (``dof + 1`` values, read-only)."""
+        return self._radii
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, source: str = "<safety envelope>", *, prefix: str = "safety") -> "Envelope":
@@ -313,7 +422,7 @@ class Envelope(_Section):
             for part in err.get("loc", ()):
                 if isinstance(part, int):
                     path += f"[{part}]"
-                elif part not in ("float", "list[float]", "int", "Box", "Plane"):  # union branch tags
+                elif part not in ("float", "list[float]", "int", "Box", "Plane", "Sphere"):  # union branch tags
                     path += f".{part}"
             msg = str(err.get("msg", "a valid value")).removeprefix("Input should be ")
             if err.get("type") == "extra_forbidden":

@@ -8,44 +8,54 @@ What it guarantees, at a fixed ``dt`` and from rest at the first measured state:
 * after every cycle a jerk-limited stop inside the position limits is still possible, and the
   layer's own controlled stop is that stop (:mod:`vla_kit.safety.braking`);
 * with Cartesian limits on, a TCP or elbow that starts inside its box and half-spaces never
-  leaves them, braking included, and the tool stays in its cone (given the kinematic model;
-  :mod:`vla_kit.safety.cartesian`); the TCP speed limit is met as fast as the joint limits allow;
+  leaves them, link capsules that start clear of the obstacles stay clear, braking included,
+  and the tool stays in its cone (given the kinematic model; :mod:`vla_kit.safety.cartesian`);
+  the TCP speed limit is met as fast as the joint limits allow;
+* with separation monitoring on, a person inside the protective separation distance forces
+  reduced speed or a protective stop (:mod:`vla_kit.safety.separation`);
 * a command that is in limits — every joint limit, a feasible stop from it, every Cartesian
   check — is sent unchanged (same float64 bits);
 * NaN/inf, absurd steps, a bad ``dt`` and the software e-stop latch the e-stop in the same
-  cycle; stale commands and lost state reads brake without latching. Interventions are logged.
+  cycle; stale commands, lost state reads and people too close brake without latching.
+  Interventions are logged.
 
 If ``dt`` varies from cycle to cycle the stop certificate of the previous cycle may not hold at
 the new ``dt``; positions are still kept inside their limits and any rate limit that cannot be
 met is reported (``Check.INFEASIBLE``, level DANGER) rather than hidden.
 
 Everything the layer remembers is explicit: :attr:`SafetyLayer.memory` (last sent position,
-velocity, acceleration, effective limits), the e-stop latch, the missed-read counter and the log.
+velocity, acceleration, effective limits), the e-stop latch, the missed-read counter, the
+separation state and the log. The work of a cycle is split by responsibility: input faults and
+the watchdog (:mod:`~vla_kit.safety.watchdog`), the limits (:mod:`~vla_kit.safety.enforce`),
+people (:mod:`~vla_kit.safety.separation`); this module sequences them and keeps the state.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from functools import reduce
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vla_kit.errors import InputError, SafetyError
 from vla_kit.robots.kinematics import RobotModel
-from vla_kit.safety.braking import brake_accel, braking_extent
+from vla_kit.safety.braking import braking_extent
 from vla_kit.safety.cartesian import CartesianGuard
-from vla_kit.safety.checks import Interval, PlanLimits, backward_differences, joint_intervals, plan_limits, step_limit, stop_feasible
-from vla_kit.safety.envelope import Envelope, OnViolation
+from vla_kit.safety.checks import PlanLimits, backward_differences, plan_limits, step_limit
+from vla_kit.safety.enforce import JointEnforcer
+from vla_kit.safety.envelope import Envelope
 from vla_kit.safety.records import Check, Decision, Level, Violation
-from vla_kit.safety.search import cartesian_verdict, furthest_cartesian, furthest_stoppable
+from vla_kit.safety.separation import SeparationMonitor, SeparationVerdict
 from vla_kit.safety.state import JointCommand, Memory, RobotState
+from vla_kit.safety.watchdog import as_joints, clamp_gripper, describe_bad_joints, non_finite_or_absurd, watchdog_stops
+
+if TYPE_CHECKING:
+    from vla_kit.safety.chunk import ChunkReport
 
 __all__ = ["SafetyLayer"]
 
-_DIRECT = (Check.POSITION, Check.MAX_STEP, Check.VELOCITY, Check.ACCELERATION, Check.JERK)
-_NAMES = tuple(c.value for c in _DIRECT)
-_UNITS = ("rad", "rad", "rad/s", "rad/s^2", "rad/s^3")
+_count = np.count_nonzero
 
 
 def _frozen(x: np.ndarray) -> np.ndarray:
@@ -70,20 +80,27 @@ class SafetyLayer:
         self.envelope = envelope
         self.model = robot_model
         self.limits = envelope.limits
-        self.cartesian = CartesianGuard(envelope.cartesian, robot_model)
+        self._nominal = envelope.period  # s, read every cycle: kept out of pydantic's private-attribute lookup
+        self.cartesian = CartesianGuard(envelope, robot_model)
+        self.separation = SeparationMonitor(envelope, robot_model) if envelope.separation.enabled else None
         self.cycle = 0  # filter() calls so far
         self.missed_reads = 0  # consecutive invalid state reads
-        self.reduced = False  # reduced mode (lower TCP speed)
+        self.reduced = False  # reduced mode set by the user (lower TCP speed)
         self._memory: Memory | None = None
         self._estop: Violation | None = None  # the record that latched the e-stop
         self._resync = False  # restart from rest at the measured state on the next cycle
         self._plan_key: tuple | None = None
         self._plan: PlanLimits | None = None
-        self._step = self.limits.max_step  # max step (rad) at the current cycle's dt
         self._log: deque[Violation] = deque(maxlen=envelope.log_capacity)
         self._held: set[Check] = set()  # checks of the last stop-at-rest cycle: not logged again
-        f = envelope.caution_fraction
-        self._caution_v, self._caution_a = f * self.limits.v_max, f * self.limits.a_max
+        self._enforcer = JointEnforcer(envelope, self.cartesian)
+        # A cheap pre-test for absurd steps, a hair under the factor; the ratio itself decides.
+        self._absurd = envelope.joints.absurd_step_factor * self.limits.max_step * (1.0 - 1e-9)
+        self._humans: np.ndarray | None = None  # the last person positions received
+        self._humans_age = 0.0  # s since they were received
+        self._sep_hold = False  # a protective stop for a person is being held
+        self._sep_level = Level.SAFE  # the separation zone of the last cycle (records are logged on changes)
+        self._frames: tuple[np.ndarray, np.ndarray] | None = None  # (last sent q, its forward kinematics) when known
 
     # ------------------------------------------------------------------ explicit state
 
@@ -121,6 +138,24 @@ class SafetyLayer:
         """Switch reduced mode (the lower TCP speed limit) on or off."""
         self.reduced = bool(on)
 
+    def fork(self) -> "SafetyLayer":
+        """A new layer in exactly this layer's state (memory, latches, counters), with an empty log.
+
+        What the fork is fed does not touch this layer: :meth:`validate_chunk` runs on one.
+        """
+        other = SafetyLayer(self.envelope, self.model)
+        for name in ("cycle", "missed_reads", "reduced", "_memory", "_estop", "_resync", "_humans", "_humans_age", "_sep_hold",
+                     "_sep_level", "_frames"):
+            setattr(other, name, getattr(self, name))
+        other._held = set(self._held)
+        return other
+
+    def validate_chunk(self, chunk: np.ndarray, state: RobotState | None, dt: float) -> "ChunkReport":
+        """Judge a whole predicted action chunk before any of it executes (see :mod:`vla_kit.safety.chunk`)."""
+        from vla_kit.safety.chunk import validate_chunk
+
+        return validate_chunk(self, chunk, state, dt)
+
     # ------------------------------------------------------------------ the cycle
 
     def filter(self, command: JointCommand | np.ndarray, state: RobotState | None, dt: float) -> Decision:
@@ -140,8 +175,10 @@ class SafetyLayer:
         """
         self.cycle += 1
         recs: list[Violation] = []
-        cmd = command if isinstance(command, JointCommand) else JointCommand(q=command)
-        q_cmd = self._as_joints(cmd.q, "command.q")
+        make = self._violation
+        env = self.envelope
+        cmd = command if isinstance(command, JointCommand) else None
+        q_cmd = self._joints(command if cmd is None else cmd.q, "command.q")
         measured = self._read_state(state, recs)
         if self._memory is None or self._resync:
             if measured is None:
@@ -149,58 +186,70 @@ class SafetyLayer:
             self._memory, self._resync, self._held = self._start(measured, recs), False, set()
         mem = self._memory
         h, plan = self._period(dt, mem, recs)
-        self._check_command(cmd, q_cmd, mem, recs)
-        stops = self._watchdog(cmd, state, measured, mem, h, recs)
-        diffs = tcp = None
+        fault = non_finite_or_absurd(cmd, q_cmd, mem, env, self._absurd, env.enabled and self._estop is None)
+        if fault is not None:
+            self._latch(*fault, recs)
+        stops = watchdog_stops(cmd, state, measured, mem, h, self.missed_reads, env, recs, make)
+        sep = None if self.separation is None else self._separate(state, mem, h, plan, recs, stops)
+        reduced = self.reduced or (sep is not None and sep.reduce)
+        v = a = frames = None
+        enf = self._enforcer
         if self._estop is not None or stops:
             if self._estop is not None and not any(r.level is Level.EMERGENCY for r in recs):
                 est = self._estop
-                recs.append(self._violation(est.check, Level.EMERGENCY, None, math.nan, math.nan,
-                                            f"latched since cycle {est.cycle} ({est.reason}): controlled stop"))
-            q_out = self._verify(self._brake(mem, plan, h), mem, plan, h, recs)
+                recs.append(make(est.check, Level.EMERGENCY, None, math.nan, math.nan,
+                                 f"latched since cycle {est.cycle} ({est.reason}): controlled stop"))
+            q_out, v, a = enf.verify(enf.brake(mem, plan, h), mem, plan, h, recs, make)
             level = Level.EMERGENCY if self._estop is not None else Level.DANGER
-        elif not self.envelope.enabled:
+        elif not env.enabled:
             q_out, level = q_cmd, Level.CAUTION
         else:
-            q_out, level, diffs, tcp = self._enforce(q_cmd, mem, plan, h, recs)
-            if q_out is not q_cmd:
-                q_out = self._verify(q_out, mem, plan, h, recs)
+            out = enf.enforce(q_cmd, mem, plan, h, reduced=reduced, recs=recs, make=make)
+            q_out, level, v, a, frames = out.q, out.level, out.v, out.a, out.frames
+            if q_out is not q_cmd and v is None:
+                q_checked = q_out
+                q_out, v, a = enf.verify(q_out, mem, plan, h, recs, make)
+                frames = frames if q_out is q_checked else None
         stopping = self._estop is not None or bool(stops)
-        g_out, e_out = (mem.gripper, mem.gripper_effort) if stopping else self._gripper(cmd, recs)
-        level = max([level, *(r.level for r in recs)])
-        self._commit(q_out, mem, h, g_out, e_out, diffs, tcp)
-        self._record(recs, stopping)
+        g_out, e_out = (mem.gripper, mem.gripper_effort) if stopping else clamp_gripper(cmd, env, recs, make)
+        if recs:
+            level = max(level, *(r.level for r in recs))
+        if sep is not None and sep.level > level:
+            level = sep.level
+        sent = _frozen(q_out.copy() if q_out is q_cmd else q_out)
+        self._commit(sent, mem, h, g_out, e_out, v, a, frames)
+        if recs:
+            self._record(recs, stopping)
+        elif self._held:
+            self._held = set()
         intervened = stopping or q_out is not q_cmd or any(r.level >= Level.WARNING for r in recs)
         return Decision(
-            command_sent=_frozen(q_out.copy()) if q_out is q_cmd else _frozen(q_out),
+            command_sent=sent,
             level=Level(level),
             violations=tuple(recs),
             intervened=intervened,
             gripper_sent=g_out,
             gripper_effort_sent=e_out,
             estop_latched=self._estop is not None,
-            reduced=self.reduced,
+            reduced=reduced,
+            human_distance=None if sep is None else sep.distance,
         )
 
-    # ------------------------------------------------------------------ inputs, faults, watchdog
+    # ------------------------------------------------------------------ inputs and timing
 
-    def _as_joints(self, q: object, what: str) -> np.ndarray:
-        try:
-            arr = np.asarray(q, dtype=np.float64)
-        except (TypeError, ValueError):
-            arr = None
-        if arr is None or arr.shape != (self.model.dof,):
+    def _joints(self, q: object, what: str) -> np.ndarray:
+        arr = as_joints(q, self.model.dof)
+        if arr is None:
             self._latch(Check.NON_FINITE, f"malformed {what}", None)
-            got = "values that are not numbers" if arr is None else f"shape {arr.shape}"
-            raise InputError(what, f"expected {self.model.dof} joint values for {self.model.name!r}, got {got}")
+            raise InputError(what, describe_bad_joints(q, self.model.dof, self.model.name))
         return arr
 
     def _read_state(self, state: RobotState | None, recs: list[Violation]) -> np.ndarray | None:
         if state is None or not state.valid or state.q is None:
             self.missed_reads += 1
             return None
-        q = self._as_joints(state.q, "state.q")
-        if not np.isfinite(q).all():
+        q = self._joints(state.q, "state.q")
+        if _count(np.isfinite(q)) != q.shape[0]:
             self.missed_reads += 1
             recs.append(self._violation(Check.STATE_LOST, Level.CAUTION, None, math.nan, math.nan, "non-finite measured state ignored"))
             return None
@@ -211,8 +260,10 @@ class SafetyLayer:
         """Memory at rest at the measured state; limits widened to include a start outside them."""
         lim = self.limits
         q = measured.copy()
-        q_lo, q_hi = np.minimum(lim.q_min, q), np.maximum(lim.q_max, q)
-        for i in np.flatnonzero((q_lo < lim.q_min) | (q_hi > lim.q_max)):
+        below, above = q < lim.q_min, q > lim.q_max
+        q_lo = _frozen(np.minimum(lim.q_min, q)) if below.any() else lim.q_min
+        q_hi = _frozen(np.maximum(lim.q_max, q)) if above.any() else lim.q_max
+        for i in np.flatnonzero(below | above):
             recs.append(self._violation(Check.POSITION, Level.WARNING, int(i), q[i], q[i],
                                         "started outside the envelope: only motion back inside is allowed"))
         tcp, allowance = None, {}
@@ -221,11 +272,11 @@ class SafetyLayer:
             allowance = {c: x for c, x in self.cartesian.pose_excess(q).items() if x > 0.0}
             for c, x in allowance.items():
                 recs.append(self._violation(c, Level.WARNING, None, x, x, "started outside this Cartesian limit: it may only shrink"))
-        return Memory(q=_frozen(q), v=_frozen(np.zeros_like(q)), a=_frozen(np.zeros_like(q)), q_lo=_frozen(q_lo),
-                      q_hi=_frozen(q_hi), tcp=tcp, allowance=allowance)
+        return Memory(q=_frozen(q), v=_frozen(np.zeros_like(q)), a=_frozen(np.zeros_like(q)), q_lo=q_lo, q_hi=q_hi, tcp=tcp,
+                      allowance=allowance)
 
     def _period(self, dt: float, mem: Memory, recs: list[Violation]) -> tuple[float, PlanLimits]:
-        nominal = self.envelope.period
+        nominal = self._nominal
         valid = isinstance(dt, (int, float, np.floating)) and not isinstance(dt, bool) and math.isfinite(dt) and dt > 0.0
         h = float(dt) if valid else nominal
         if not valid:
@@ -242,197 +293,69 @@ class SafetyLayer:
         return h, plan
 
     def _plan_for(self, h: float, mem: Memory) -> PlanLimits | None:
-        key = (h, mem.q_lo, mem.q_hi)
-        if self._plan_key is None or key[0] != self._plan_key[0] or key[1] is not self._plan_key[1] or key[2] is not self._plan_key[2]:
-            self._plan_key, self._plan = key, plan_limits(self.limits, h, self.envelope.period, mem.q_lo, mem.q_hi)
-            self._step = step_limit(self.limits, h, self.envelope.period)
+        key = self._plan_key
+        if key is None or h != key[0] or mem.q_lo is not key[1] or mem.q_hi is not key[2]:
+            self._plan_key = (h, mem.q_lo, mem.q_hi)
+            self._plan = plan_limits(self.limits, h, self._nominal, mem.q_lo, mem.q_hi)
+            if self._plan is not None:
+                self._enforcer.prepare(self._plan, step_limit(self.limits, h, self._nominal), h)
         return self._plan
 
-    def _check_command(self, cmd: JointCommand, q_cmd: np.ndarray, mem: Memory, recs: list[Violation]) -> None:
-        """Latch the e-stop for a non-finite command or an absurdly large step."""
-        grip = (cmd.gripper, cmd.gripper_effort)
-        if not (np.isfinite(q_cmd).all() and all(g is None or math.isfinite(g) for g in grip)):
-            self._latch(Check.NON_FINITE, f"non-finite command {q_cmd.tolist()}, gripper {grip}", recs)
-        elif self.envelope.enabled and self._estop is None:
-            with np.errstate(over="ignore"):  # a finite 1e308 command is absurd, not an error
-                ratio = np.abs(q_cmd - mem.q) / self.limits.max_step
-            i = int(np.argmax(ratio))
-            if ratio[i] > self.envelope.joints.absurd_step_factor:
-                self._latch(Check.ABSURD_STEP, f"joint {i} asked for {ratio[i]:.3g}x its max step "
-                            f"(absurd above {self.envelope.joints.absurd_step_factor:g}x)", recs)
+    # ------------------------------------------------------------------ people
 
-    def _watchdog(self, cmd: JointCommand, state: RobotState | None, measured: np.ndarray | None, mem: Memory, h: float,
-                  recs: list[Violation]) -> list[Check]:
-        """Faults that brake without latching; returns the checks that demand a stop this cycle."""
-        wd = self.envelope.watchdog
-        stops: list[Check] = []
-        if self.missed_reads >= wd.max_missed_state_reads:
-            stops.append(Check.STATE_LOST)
-            recs.append(self._violation(Check.STATE_LOST, Level.DANGER, None, self.missed_reads, wd.max_missed_state_reads,
-                                        f"{self.missed_reads} consecutive state reads missed: controlled stop"))
-        if h > wd.command_timeout:
-            stops.append(Check.CYCLE_OVERRUN)
-            recs.append(self._violation(Check.CYCLE_OVERRUN, Level.DANGER, None, h, wd.command_timeout,
-                                        f"a {h:.6g} s cycle is longer than the command timeout: controlled stop"))
-        now = None if state is None else state.stamp
-        if cmd.stamp is not None and now is not None:
-            age = float(now) - float(cmd.stamp)
-            if not math.isfinite(age) or abs(age) > wd.command_timeout:
-                stops.append(Check.COMMAND_TIMEOUT)
-                recs.append(self._violation(Check.COMMAND_TIMEOUT, Level.DANGER, None, age, wd.command_timeout,
-                                            f"command is {age:.6g} s old (limit {wd.command_timeout:g} s): controlled stop"))
-        if measured is not None and wd.max_tracking_error is not None:
-            err = np.abs(measured - mem.q)
-            i = int(np.argmax(err))
-            if err[i] > wd.max_tracking_error:
-                recs.append(self._violation(Check.TRACKING_ERROR, Level.WARNING, i, measured[i], mem.q[i],
-                                            f"measured {err[i]:.6g} rad away from the last command"))
-        return stops
-
-    # ------------------------------------------------------------------ limits
-
-    def _brake(self, mem: Memory, plan: PlanLimits, h: float) -> np.ndarray:
-        """One step of the braking law: the controlled stop, and the always-feasible fallback."""
-        return mem.q + h * (mem.v + h * brake_accel(mem.v, mem.a, h, plan.a, plan.j))
-
-    def _in_limits(self, q: np.ndarray, v: np.ndarray, a: np.ndarray, j: np.ndarray, mem: Memory) -> np.ndarray:
-        """Per joint: every direct limit holds exactly (the same test a monitor would run)."""
-        lim = self.limits
-        return ((q >= mem.q_lo) & (q <= mem.q_hi) & (np.abs(q - mem.q) <= self._step)
-                & (np.abs(v) <= lim.v_max) & (np.abs(a) <= lim.a_max) & (np.abs(j) <= lim.j_max))
-
-    def _enforce(self, q_cmd: np.ndarray, mem: Memory, plan: PlanLimits, h: float, recs: list[Violation]):
-        """Pass an in-limit command through untouched; clamp or reject anything else."""
-        v, a, j = backward_differences(q_cmd, mem.q, mem.v, mem.a, h)
-        direct_ok = self._in_limits(q_cmd, v, a, j, mem)
-        stop_ok = np.ones_like(direct_ok)
-        cart, cart_checks = self.cartesian, []
-        if direct_ok.all():
-            stop_ok, travel, _ = stop_feasible(q_cmd, v, a, plan, h)
-            if stop_ok.all():
-                if not cart.enabled:
-                    return q_cmd, self._pass_level(v, a, None, h, mem), (v, a), None
-                good, rep = cartesian_verdict(cart, q_cmd[None, :], v[None, :], a[None, :], travel[None, :], mem, plan, h,
-                                              reduced=self.reduced)
-                if good[0]:
-                    return q_cmd, self._pass_level(v, a, rep.tcp[0], h, mem), (v, a), rep.tcp[0]
-                cart_checks = [c for c, x in rep.excess.items() if x[0] > 0.0] or [Check.STOP_DISTANCE]
-        q_fb = self._brake(mem, plan, h)
-        ints = joint_intervals(mem.q, mem.v, mem.a, plan, h)
-        if self.envelope.on_violation is OnViolation.REJECT:
-            q_out = q_fb
+    def _separate(self, state: RobotState | None, mem: Memory, h: float, plan: PlanLimits, recs: list[Violation],
+                  stops: list[Check]) -> SeparationVerdict | None:
+        """Speed-and-separation monitoring for this cycle; appends a stop demand when needed."""
+        humans = None if state is None else state.humans
+        if humans is not None:
+            self._humans, self._humans_age = humans, 0.0
+        elif self._humans is None:
+            return None
         else:
-            box = reduce(Interval.__and__, ints.values())
-            q_c = np.where(direct_ok & stop_ok, q_cmd, box.clip(q_cmd))
-            q_out = furthest_stoppable(q_fb, q_c, mem, plan, h)
-            if cart.enabled:
-                q_out, cart_checks = self._cartesian_clamp(q_fb, q_out, mem, plan, h, recs)
-        self._blame(q_cmd, q_out, (v, a, j), direct_ok, stop_ok, cart_checks, ints, mem, recs)
-        return q_out, Level.WARNING, None, None
-
-    def _cartesian_clamp(self, q_fb: np.ndarray, q_j: np.ndarray, mem: Memory, plan: PlanLimits, h: float,
-                         recs: list[Violation]) -> tuple[np.ndarray, list[Check]]:
-        """Hold the joint-clamped command back towards the braking step until the Cartesian checks pass."""
-        out = furthest_cartesian(self.cartesian, q_fb, q_j, mem, plan, h, reduced=self.reduced)
-        for c in out.failing:
-            left = out.excess_sent.get(c, 0.0)
-            stuck = c is not Check.TCP_SPEED and left > mem.allowance.get(c, 0.0)  # even braking cannot fix it
-            recs.append(self._violation(c, Level.DANGER if stuck else Level.WARNING, None, out.excess_target.get(c, 0.0), left,
-                                        f"{c.value}: held at {out.fraction:.4f} of the way from the braking step to the clamped command"))
-        return out.q, out.failing
-
-    def _verify(self, q_out: np.ndarray, mem: Memory, plan: PlanLimits, h: float, recs: list[Violation]) -> np.ndarray:
-        """Exact re-check of what is about to be sent; fall back to braking; as a last resort keep position."""
-        if self._in_limits(q_out, *backward_differences(q_out, mem.q, mem.v, mem.a, h), mem).all():
-            return q_out
-        q_fb = self._brake(mem, plan, h)
-        if q_fb is not q_out and self._in_limits(q_fb, *backward_differences(q_fb, mem.q, mem.v, mem.a, h), mem).all():
-            recs.append(self._violation(Check.INFEASIBLE, Level.WARNING, None, math.nan, math.nan, "numerical fallback to the braking step"))
-            return q_fb
-        q_last = np.clip(q_fb, mem.q_lo, mem.q_hi)
-        ok = self._in_limits(q_last, *backward_differences(q_last, mem.q, mem.v, mem.a, h), mem)
-        recs.append(self._violation(Check.INFEASIBLE, Level.DANGER, None, math.nan, math.nan,
-                                    f"no command meets every limit at dt={h:.6g} s (did dt change mid-motion?); position kept "
-                                    f"inside its limits, joints {np.flatnonzero(~ok).tolist()} exceed a rate limit"))
-        return q_last
-
-    def _gripper(self, cmd: JointCommand, recs: list[Violation]) -> tuple[float | None, float | None]:
-        g, e = cmd.gripper, cmd.gripper_effort
-        if g is not None:
-            g_safe = min(max(float(g), 0.0), 1.0)
-            if g_safe != g:
-                recs.append(self._violation(Check.GRIPPER, Level.WARNING, None, float(g), g_safe, "gripper target outside [0, 1]"))
-            g = g_safe
-        cap = self.envelope.gripper.max_effort
-        if e is not None:
-            e_safe = min(max(float(e), 0.0), math.inf if cap is None else cap)
-            if e_safe != e:
-                recs.append(self._violation(Check.GRIPPER_EFFORT, Level.WARNING, None, float(e), e_safe, f"grasp force outside [0, {cap}] N"))
-            e = e_safe
-        return g, e
+            self._humans_age += h
+        mon = self.separation
+        timeout = self.envelope.separation.data_timeout
+        if self._humans_age > timeout:
+            verdict = mon.stale(self._humans_age, timeout)
+        else:
+            known = self._frames
+            verdict = mon.assess(self._humans, mem.q, mem.v, mem.a, h, holding=self._sep_hold, at_rest=mem.at_rest,
+                                 a_max=plan.a, j_max=plan.j, frames=known[1] if known is not None and known[0] is mem.q else None)
+        self._sep_hold = verdict.stop
+        if verdict.stop:
+            stops.append(Check.SEPARATION)
+        if verdict.level != self._sep_level:  # log zone changes, not every cycle spent in a zone
+            limit = verdict.protective if verdict.stop else verdict.reduced_zone
+            recs.append(self._violation(Check.SEPARATION, verdict.level, None, verdict.distance, limit, verdict.reason))
+            self._sep_level = verdict.level
+        return verdict
 
     # ------------------------------------------------------------------ bookkeeping
 
-    def _pass_level(self, v: np.ndarray, a: np.ndarray, tcp: np.ndarray | None, h: float, mem: Memory) -> Level:
-        near = bool((np.abs(v) >= self._caution_v).any() or (np.abs(a) >= self._caution_a).any())
-        limit = self.cartesian.speed_limit(self.reduced)
-        if tcp is not None and limit is not None and mem.tcp is not None:
-            d = tcp - mem.tcp
-            near = near or bool(np.sqrt(d @ d) / h >= self.envelope.caution_fraction * limit)
-        return Level.CAUTION if near or self.reduced else Level.SAFE
-
-    def _blame(self, q_cmd: np.ndarray, q_out: np.ndarray, vaj: tuple[np.ndarray, ...], direct_ok: np.ndarray, stop_ok: np.ndarray,
-               cart_checks: list[Check], ints: dict[Check, Interval], mem: Memory, recs: list[Violation]) -> None:
-        """One record per changed joint, naming the limit that bound it and every other one it broke."""
-        changed = np.flatnonzero(q_out != q_cmd).tolist()
-        if not changed:
-            return
-        lim = self.limits
-        v, a, j = vaj
-        beyond = np.where(q_cmd < mem.q_lo, mem.q_lo, mem.q_hi)
-        measure = np.array([q_cmd, np.abs(q_cmd - mem.q), np.abs(v), np.abs(a), np.abs(j)])
-        limit = np.array([beyond, self._step, lim.v_max, lim.a_max, lim.j_max])
-        broken = measure > limit
-        broken[0] = (q_cmd < mem.q_lo) | (q_cmd > mem.q_hi)
-        lo = np.array([ints[c].lo for c in _DIRECT])
-        hi = np.array([ints[c].hi for c in _DIRECT])
-        pull = (np.maximum(lo - q_cmd, 0.0) + np.maximum(q_cmd - hi, 0.0)) * broken  # how far each broken limit pulls
-        binding = np.argmax(pull, axis=0).tolist()
-        broken_l, measure, limit = broken.T.tolist(), measure.T.tolist(), limit.T.tolist()
-        ok_l, stop_l, cmd_l, out_l = direct_ok.tolist(), stop_ok.tolist(), q_cmd.tolist(), q_out.tolist()
-        mode = "; rejected: braking this cycle" if self.envelope.on_violation is OnViolation.REJECT else ""
-        for i in changed:
-            if not ok_l[i]:
-                k = binding[i]
-                check = _DIRECT[k]
-                reason = f"{_NAMES[k]} {measure[i][k]:.6g} {_UNITS[k]} beyond {limit[i][k]:.6g}"
-                others = [_NAMES[m] for m in range(len(_DIRECT)) if broken_l[i][m] and m != k]
-                if others:
-                    reason += f" (also {', '.join(others)})"
-            elif not stop_l[i]:
-                check, reason = Check.STOP_DISTANCE, "could not have braked inside the position limits from there"
-            else:
-                check = cart_checks[0] if cart_checks else Check.STOP_DISTANCE
-                reason = "held back with the whole arm by " + ", ".join(c.value for c in cart_checks)
-            recs.append(self._violation(check, Level.WARNING, i, cmd_l[i], out_l[i], reason + mode))
-
     def _commit(self, q_out: np.ndarray, mem: Memory, h: float, g: float | None, e: float | None,
-                diffs: tuple[np.ndarray, np.ndarray] | None, tcp: np.ndarray | None) -> None:
-        v, a = diffs if diffs is not None else backward_differences(q_out, mem.q, mem.v, mem.a, h)[:2]
+                v: np.ndarray | None, a: np.ndarray | None, frames: np.ndarray | None) -> None:
+        if v is None:
+            v, a = backward_differences(q_out, mem.q, mem.v, mem.a, h)[:2]
+        lim = self.limits
         q_lo, q_hi, allowance = mem.q_lo, mem.q_hi, mem.allowance
-        if (q_lo < self.limits.q_min).any() or (q_hi > self.limits.q_max).any():
+        if q_lo is not lim.q_min or q_hi is not lim.q_max:
             # Started outside: shrink the widened limits to where the arm can still brake to.
             plan = self._plan_for(h, mem)
             ext = braking_extent(q_out, v, a, h, plan.a, plan.j)
-            q_lo = _frozen(np.minimum(self.limits.q_min, np.maximum(q_lo, ext.q_low)))
-            q_hi = _frozen(np.maximum(self.limits.q_max, np.minimum(q_hi, ext.q_high)))
+            q_lo = np.minimum(lim.q_min, np.maximum(q_lo, ext.q_low))
+            q_hi = np.maximum(lim.q_max, np.minimum(q_hi, ext.q_high))
+            q_lo = _frozen(q_lo) if (q_lo < lim.q_min).any() else lim.q_min
+            q_hi = _frozen(q_hi) if (q_hi > lim.q_max).any() else lim.q_max
+        self._frames = None if frames is None else (q_out, frames)  # the forward kinematics of what was sent, when known
+        tcp = None
         if self.cartesian.enabled:
-            tcp = self.cartesian.tcp_position(q_out) if tcp is None else tcp
+            tcp = self.cartesian.tcp_position(q_out) if frames is None else frames[-1, :3, 3]
             if allowance:
                 now = self.cartesian.pose_excess(q_out)
                 allowance = {c: min(x, now.get(c, 0.0)) for c, x in allowance.items() if min(x, now.get(c, 0.0)) > 0.0}
-        self._memory = Memory(q=_frozen(q_out.copy()), v=_frozen(v), a=_frozen(a), q_lo=q_lo, q_hi=q_hi, tcp=tcp,
-                              allowance=allowance, gripper=g, gripper_effort=e)
+        v.setflags(write=False)
+        a.setflags(write=False)
+        self._memory = Memory(q=q_out, v=v, a=a, q_lo=q_lo, q_hi=q_hi, tcp=tcp, allowance=allowance, gripper=g, gripper_effort=e)
 
     def _latch(self, check: Check, reason: str, recs: list[Violation] | None) -> None:
         """Latch the e-stop (the first reason is kept); ``recs=None`` logs the record at once."""

@@ -14,8 +14,10 @@ class Level(IntEnum):
     """How serious this cycle was; ordered, so ``max()`` of levels is the worst.
 
     SAFE: the command went out unchanged. CAUTION: unchanged, but close to a limit, reduced mode,
-    safety disabled or a late cycle. WARNING: the command was changed (clamped or rejected).
-    DANGER: a controlled stop (watchdog, stale data, a limit that could not be met by clamping).
+    safety disabled, a late cycle or a person approaching. WARNING: the command was changed
+    (clamped or rejected), or a person near the arm forces reduced mode.
+    DANGER: a controlled stop (watchdog, stale data, a protective stop for a person, a limit
+    that could not be met by clamping).
     EMERGENCY: the e-stop is latched until :meth:`SafetyLayer.reset_estop`.
     """
 
@@ -40,6 +42,8 @@ class Check(str, Enum):
     PLANE = "plane"
     TCP_SPEED = "tcp_speed"
     TOOL_CONE = "tool_cone"
+    OBSTACLE = "obstacle"  # a link capsule closer to an obstacle than obstacles.min_distance
+    SEPARATION = "separation"  # a person inside the protective separation distance (reduced mode or stop)
     GRIPPER = "gripper"
     GRIPPER_EFFORT = "gripper_effort"
     NON_FINITE = "non_finite"
@@ -92,7 +96,9 @@ class Decision:
         gripper_sent: gripper target in [0 = open, 1 = closed], or ``None`` if none was commanded.
         gripper_effort_sent: grasp force (N), or ``None``.
         estop_latched: the e-stop latch after this cycle.
-        reduced: whether reduced mode was active.
+        reduced: whether reduced mode was active (set by the user or forced by a person nearby).
+        human_distance: distance (m) from the nearest person to the arm's capsules this cycle;
+            ``None`` when separation monitoring is off or the state carried no person data.
     """
 
     command_sent: np.ndarray
@@ -103,3 +109,4 @@ class Decision:
     gripper_effort_sent: float | None = None
     estop_latched: bool = False
     reduced: bool = False
+    human_distance: float | None = None

@@ -24,9 +24,12 @@ __all__ = ["furthest_stoppable", "cartesian_verdict", "CartesianOutcome", "furth
 
 _GRID = np.arange(1, 17, dtype=np.float64) / 16.0  # fractions of the way from the braking step to a target
 _FINE = np.arange(1, 33, dtype=np.float64) / 32.0
+_WINDOW = np.arange(8, -8, -1, dtype=np.float64) / 256.0  # around last cycle's fraction, highest first
+_ONE = np.ones(1)
 
 
-def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: PlanLimits, h: float) -> np.ndarray:
+def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: PlanLimits, h: float,
+                       cheap_ok: np.ndarray | None = None) -> np.ndarray:
     """Per joint, the point nearest ``q_c`` on the segment from ``q_fb`` from which the joint can still stop.
 
     Only joints that cannot stop from ``q_c`` are searched, on a 32-point grid: the answer is
@@ -36,16 +39,18 @@ def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: Pla
         q_fb: the braking step (rad). q_c: the command clipped into the direct intervals (rad).
         mem: the layer's memory (previous command and its differences). plan: planning limits.
         h: cycle period (s).
+        cheap_ok: per joint, the cheap bound's verdict on ``q_c`` when the caller has it already.
     """
-    v, a, _ = backward_differences(q_c, mem.q, mem.v, mem.a, h)
-    ok = stop_feasible(q_c, v, a, plan, h, cheap_only=True)[0]
-    if ok.all():
-        return q_c
-    bad = np.flatnonzero(~ok)  # the grid ends at q_c itself, so it also settles these joints exactly
+    if cheap_ok is None:
+        v, a, _ = backward_differences(q_c, mem.q, mem.v, mem.a, h)
+        cheap_ok = stop_feasible(q_c, v, a, plan, h, cheap_only=True)[0]
+        if cheap_ok.all():
+            return q_c
+    bad = np.flatnonzero(~cheap_ok)  # the grid ends at q_c itself, so it also settles these joints exactly
     d = q_c[bad] - q_fb[bad]
     cand = q_fb[bad] + _FINE[:, None] * d  # (32, n_bad), ordered from the braking step to q_c
     v, a, _ = backward_differences(cand, mem.q[bad], mem.v[bad], mem.a[bad], h)
-    feas, _, _ = stop_feasible(cand, v, a, plan.take(bad), h)
+    feas, _, _ = stop_feasible(cand, v, a, plan.take(bad), h, exact=True)  # near a limit nearly every point is a hard one
     last = len(_FINE) - 1
     best = last - np.argmax(feas[::-1], axis=0)  # furthest feasible grid point per joint
     out = q_c.copy()
@@ -94,22 +99,53 @@ class CartesianOutcome:
     excess_sent: dict[Check, float]
 
 
+def _candidates(guard: CartesianGuard, s: np.ndarray, q_fb: np.ndarray, q_j: np.ndarray, mem: Memory, plan: PlanLimits, h: float,
+                reduced: bool) -> tuple[np.ndarray, np.ndarray, CartesianReport]:
+    """Points at fractions ``s`` of the way from ``q_fb`` to ``q_j``, and which of them pass every check."""
+    cand = q_fb + s[:, None] * (q_j - q_fb)
+    v, a, _ = backward_differences(cand, mem.q, mem.v, mem.a, h)
+    stop_ok, travel, _ = stop_feasible(cand, v, a, plan, h)
+    good, rep = cartesian_verdict(guard, cand, v, a, travel, mem, plan, h, reduced=reduced)
+    good &= stop_ok.all(axis=1)
+    return cand, good, rep
+
+
+def _outcome(q: np.ndarray, fraction: float, first: CartesianReport, excess: dict[Check, float]) -> CartesianOutcome:
+    target = {c: float(x[0]) for c, x in first.excess.items()}
+    failing = [c for c, x in target.items() if x > 0.0] or [Check.STOP_DISTANCE]
+    return CartesianOutcome(q, fraction, failing, target, excess)
+
+
 def furthest_cartesian(
-    guard: CartesianGuard, q_fb: np.ndarray, q_j: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *, reduced: bool
+    guard: CartesianGuard, q_fb: np.ndarray, q_j: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *, reduced: bool,
+    hint: float | None = None,
 ) -> CartesianOutcome:
     """The furthest point from the braking step ``q_fb`` towards ``q_j`` that passes the Cartesian
-    checks with every joint still able to stop; ``q_fb`` itself when none does."""
+    checks with every joint still able to stop; ``q_fb`` itself when none does.
+
+    The search is a 16-point grid, refined once (1/256 of the segment). With ``hint`` — the
+    fraction found last cycle, which changes little from one cycle to the next — one round of
+    16 points spaced 1/256 around it settles the answer when it brackets the boundary; otherwise
+    the full search runs. Either way only candidates that pass every check (or the braking step)
+    come back.
+    """
+    if hint is not None:
+        s = np.concatenate([_ONE, np.minimum(np.maximum(hint + _WINDOW, 0.0), 1.0)])
+        cand, good, rep = _candidates(guard, s, q_fb, q_j, mem, plan, h, reduced)
+        if good[0]:
+            return CartesianOutcome(q_j, 1.0, [], {}, {})
+        k = int(np.argmax(good[1:])) + 1
+        if good[k] and k > 1 and not good[k - 1]:  # bracketed: the point above fails
+            return _outcome(cand[k], float(s[k]), rep, {c: float(x[k]) for c, x in rep.excess.items()})
+        if not good[1:].any() and s[-1] == 0.0:  # down to the braking step itself: nothing further passes
+            return _outcome(q_fb, 0.0, rep, {c: float(x[-1]) for c, x in rep.excess.items()})
     lo, hi = 0.0, 1.0
     fractions = 1.0 - (_GRID - _GRID[0])  # 1, 15/16, ..., 1/16
     first: CartesianReport | None = None
     q_best, excess_best = q_fb, None
     for _ in range(2):
         s = lo + (hi - lo) * fractions
-        cand = q_fb + s[:, None] * (q_j - q_fb)
-        v, a, _ = backward_differences(cand, mem.q, mem.v, mem.a, h)
-        stop_ok, travel, _ = stop_feasible(cand, v, a, plan, h)
-        good, rep = cartesian_verdict(guard, cand, v, a, travel, mem, plan, h, reduced=reduced)
-        good &= stop_ok.all(axis=1)
+        cand, good, rep = _candidates(guard, s, q_fb, q_j, mem, plan, h, reduced)
         if first is None:
             first = rep  # row 0 is q_j: what the joint clamp alone would send
             if good[0]:
@@ -123,6 +159,4 @@ def furthest_cartesian(
     if excess_best is None:  # only the braking step is left: report what it still exceeds
         rep = guard.evaluate(q_fb[None, :], mem.tcp, h, reduced=reduced, allowance=mem.allowance, reach=np.zeros((1, q_fb.shape[0])))
         excess_best = {c: float(x[0]) for c, x in rep.excess.items()}
-    target = {c: float(x[0]) for c, x in first.excess.items()}
-    failing = [c for c, x in target.items() if x > 0.0] or [Check.STOP_DISTANCE]
-    return CartesianOutcome(q_best, lo, failing, target, excess_best)
+    return _outcome(q_best, lo, first, excess_best)

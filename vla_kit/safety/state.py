@@ -37,11 +37,17 @@ class RobotState:
         q: measured joint positions (rad), or ``None`` when the read failed.
         stamp: measurement time (s): the "now" of the command-age watchdog.
         valid: False marks a missed or corrupt read.
+        humans: positions (m, base frame) of the people detected near the arm, ``(H, 3)``
+            (``(0, 3)``: nobody), for speed-and-separation monitoring. ``None``: no new person data
+            this cycle; the last positions are used until they are ``separation.data_timeout``
+            old, then the arm makes a protective stop. Before the first person data arrives the
+            separation is not monitored.
     """
 
     q: np.ndarray | None
     stamp: float | None = None
     valid: bool = True
+    humans: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
