@@ -70,7 +70,7 @@ def test_survey_params_yaml_records_resolved_defaults(survey_run):
     _, run, _ = survey_run
     p = yaml.safe_load((run / "params.yaml").read_text())
     assert p["deployment"] == "ci" and p["survey"]["gemm_sizes"] == [128, 256]
-    assert p["runner"]["cell_timeout_s"] == 600
+    assert p["runner"]["cell_timeout_s"] == 1500
 
 
 def test_report_html_opens_offline_with_every_figure(survey_run):
@@ -156,7 +156,7 @@ def train_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "outputs"
     proc = subprocess.run(
         [sys.executable, "-m", "vla_kit.cli", "run", "train", "--params", "params/ci.yaml", "--outputs", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200, env=dict(os.environ),
+        cwd=ROOT, capture_output=True, text=True, timeout=2400, env=dict(os.environ),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = [p for p in (out / "ci").iterdir() if p.name != "datasets"]
@@ -168,8 +168,8 @@ def test_train_run_archives_a_loadable_policy_and_its_evaluation(train_run):
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("success_rate", "success_rate_reach", "grounding_accuracy", "num_parameters", "training_time_s", "dataset", "evaluation", "grounding"):
         assert key in metrics, key
-    assert metrics["num_parameters"] <= 2_000_000 and metrics["dataset"]["episodes"] == 24
-    assert metrics["evaluation"]["episodes"] == 8 and len(metrics["grounding"]["matrix"]) == 4
+    assert metrics["num_parameters"] <= 2_000_000 and metrics["dataset"]["episodes"] == 160
+    assert metrics["evaluation"]["episodes"] == 60 and len(metrics["grounding"]["matrix"]) == 4
     assert (run / "artifacts" / "policy" / "policy.json").is_file() and (run / "artifacts" / "checkpoints").is_dir()
     assert list((out / "ci" / "datasets").iterdir()), "the dataset is cached per deployment"
     html = (run / "report.html").read_text()
@@ -189,3 +189,57 @@ def test_evaluate_cli_reproduces_numbers_as_json(train_run, cli, tmp_path):
 def test_evaluate_cli_refuses_a_folder_without_a_policy(cli, tmp_path):
     proc = cli("evaluate", str(tmp_path))
     assert proc.returncode == 2 and "policy" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def optimize_run(train_run):
+    """One real `vla-kit run optimize --params params/ci.yaml` on the train run above (latest:train)."""
+    import os
+    import subprocess
+    import sys
+
+    _, out = train_run
+    proc = subprocess.run(
+        [sys.executable, "-m", "vla_kit.cli", "run", "optimize", "--params", "params/ci.yaml", "--outputs", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = [p for p in (out / "ci").iterdir() if "-optimize-" in p.name]
+    return run, out
+
+
+def test_optimize_run_judges_candidates_across_backends_and_selects_one(optimize_run, train_run):
+    from vla_kit.optimize.stage import parent_sha256
+    from vla_kit.policy import load_policy
+
+    run, _ = optimize_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    rows = {r["name"]: r for r in metrics["candidates"]}
+    judged = [r for r in rows.values() if r["status"] in ("ok", "failed-parity")]
+    assert len(judged) >= 6 and len({r["backend"] for r in judged}) >= 3
+    assert {"pruned-ort", "distilled-ort"} <= {r["name"] for r in judged}
+    assert rows["tensorrt-fp16"]["status"].startswith("skipped:") and "pip install" in rows["tensorrt-fp16"]["status"]
+    for r in judged:
+        assert r["latency_p50_ms"] > 0 and r["episodes"] == 8 and r["size_bytes"] > 0 and r["threads"] == 1
+    assert metrics["selected"] in rows and metrics["baseline_latency_ms"] > 0 and metrics["best_speedup"] > 0
+    selected = run / "artifacts" / "selected"
+    policy = load_policy(selected)
+    assert policy.spec.lineage and policy.spec.lineage[0].parent_sha256 == parent_sha256(train_run[0])
+    html = (run / "report.html").read_text()
+    assert html.count("Plotly.newPlot(") >= 3
+
+
+def test_evaluate_cli_runs_the_selected_candidate(optimize_run, cli, tmp_path):
+    run, _ = optimize_run
+    out = tmp_path / "eval.json"
+    proc = cli("evaluate", str(run / "artifacts" / "selected"), "--episodes", "2", "--seed", "12345", "--grounding-scenes", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["episodes"] == 2
+
+
+def test_optimize_gate_fails_the_run_when_no_candidate_meets_the_budgets(train_run, cli):
+    _, out = train_run
+    proc = cli("run", "optimize", "--params", "params/ci.yaml", "--outputs", str(out),
+               "--set", "optimize.max_latency_ms=0.000001", "--set", "optimize.candidates=[]", "--set", "optimize.eval_episodes=1")
+    assert proc.returncode == 1
+    assert "no candidate met the budgets" in proc.stderr and "latency" in proc.stderr

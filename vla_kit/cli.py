@@ -1,7 +1,7 @@
 """``vla-kit``: run stages, pipelines and look at the archive.
 
-Exit codes: 0 success; 1 a run failed (it is archived as failed); 2 bad usage or bad params
-(nothing ran); 130 interrupted.
+Exit codes: 0 success; 1 a run failed (it is archived as failed), or `vla-kit safety audit`
+found violations; 2 bad usage, bad params or bad input (nothing ran); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("params", help="validate a params file and print it resolved (defaults filled in)")
     _add_params_args(chk)
+
+    from vla_kit.safety.cli import register as register_safety  # `vla-kit safety filter|audit`
+
+    register_safety(sub)
     return parser
 
 
@@ -223,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_stages()
         if args.command == "params":
             return _cmd_params(args)
+        if getattr(args, "handler", None) is not None:  # commands registered by a package's register() hook
+            return args.handler(args)
     except VlaKitError as e:
         print(f"vla-kit: error: {e}", file=sys.stderr)
         return e.exit_code

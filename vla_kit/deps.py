@@ -32,6 +32,7 @@ OPTIONAL: dict[str, OptionalDependency] = {
         "tensorrt", "tensorrt", "TensorRT engines", note="needs an NVIDIA GPU with CUDA (Jetson, desktop or datacenter)"
     ),
     "openvino": OptionalDependency("openvino", "openvino", "OpenVINO inference"),
+    "nncf": OptionalDependency("nncf", "openvino", "OpenVINO int8 quantisation (NNCF)"),
 }
 
 

@@ -9,8 +9,10 @@ file, which key, which cell, which joint) plus the process exit code the CLI sho
     ├── ArchiveError                 exit 2  outputs folder unusable, run folder malformed
     │   └── RunNotFoundError         exit 2  `latest:<stage>` or a run id matched nothing
     ├── RunFailedError               exit 1  a stage notebook raised, timed out or its kernel died
+    ├── GateError                    exit 1  a stage's gate failed (no candidate met the budgets)
     ├── RegistryError                exit 2  unknown name in a registry, or a duplicate registration
     ├── MissingDependencyError       exit 2  an optional package is absent; names the extra
+    ├── BackendError                 exit 2  an inference backend cannot run here (provider, compiler, GPU)
     ├── InputError                   exit 2  an observation/action/array has the wrong shape, dtype or value
     ├── ArtifactError                exit 2  a policy artifact / model file is missing or malformed
     │   └── ChecksumMismatchError    exit 2  a file does not match its recorded sha256
@@ -32,8 +34,10 @@ __all__ = [
     "ArchiveError",
     "RunNotFoundError",
     "RunFailedError",
+    "GateError",
     "RegistryError",
     "MissingDependencyError",
+    "BackendError",
     "InputError",
     "ArtifactError",
     "ChecksumMismatchError",
@@ -166,6 +170,25 @@ class MissingDependencyError(VlaKitError):
         super().__init__(f"{purpose} needs the '{package}' package, which is not installed: {how}")
 
 
+class BackendError(VlaKitError):
+    """An inference backend is installed but cannot run this artifact on this host.
+
+    Examples: an ONNX Runtime execution provider that is absent or silently fell back to CPU,
+    ``torch.compile`` without a working C compiler, a TensorRT engine built for another GPU.
+
+    Args:
+        backend: the backend's registry name (``"onnxruntime"``).
+        problem: what failed and what to do instead.
+    """
+
+    exit_code = 2
+
+    def __init__(self, backend: str, problem: str) -> None:
+        self.backend = backend
+        self.problem = problem
+        super().__init__(f"{backend} backend: {problem}")
+
+
 class InputError(VlaKitError):
     """Data handed to an API is malformed: wrong shape, dtype, or a non-finite value.
 
@@ -200,6 +223,12 @@ class ChecksumMismatchError(ArtifactError):
         self.expected = expected
         self.actual = actual
         super().__init__(path, f"sha256 mismatch: recorded {expected[:16]}…, file has {actual[:16]}…")
+
+
+class GateError(VlaKitError):
+    """A stage's gate failed: e.g. no optimisation candidate met the budgets. The message lists why."""
+
+    exit_code = 1
 
 
 class SafetyError(VlaKitError):

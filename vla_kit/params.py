@@ -25,13 +25,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vla_kit.errors import ParamsError
 from vla_kit.registry import Registry
+from vla_kit.safety.envelope import Envelope
 
 __all__ = [
     "StrictModel",
@@ -40,6 +41,7 @@ __all__ = [
     "SurveyParams",
     "TrainParams",
     "RunnerParams",
+    "SafetyParams",
     "CommonParams",
     "Params",
     "StageConfig",
@@ -96,6 +98,19 @@ class RunnerParams(StrictModel):
     html: bool = True  # export report.html (turn off only to save seconds in tests)
 
 
+class SafetyParams(Envelope, StrictModel):
+    """``safety``: the safety envelope — every limit the safety layer enforces.
+
+    The fields, their units and their checks are those of
+    :class:`vla_kit.safety.envelope.Envelope` (this *is* one: pass it straight to
+    ``SafetyLayer``): robot, enabled, dt, on_violation (clamp | reject), joints (margins,
+    per-joint overrides), cartesian (boxes, planes, TCP speed normal/reduced, tool cone, link
+    radius), obstacles, separation (ISO/TS 15066 terms), gripper, watchdog. Used by
+    ``vla-kit safety`` and the safety_validate stage. Problems are reported with the key path
+    (``safety.joints.v_max[3]``) and the file line.
+    """
+
+
 class CommonParams(StrictModel):
     """Keys every params file has and every notebook receives."""
 
@@ -105,6 +120,7 @@ class CommonParams(StrictModel):
     description: str = ""  # free text shown in reports
     pipeline: list[str] = Field(default_factory=list)  # stages `vla-kit pipeline` runs, in order
     runner: RunnerParams = Field(default_factory=RunnerParams)
+    safety: SafetyParams = Field(default_factory=SafetyParams)  # the safety envelope (see SafetyParams)
 
     @field_validator("deployment")
     @classmethod
@@ -147,6 +163,11 @@ class Params:
     common: CommonParams
     stages: Mapping[str, StrictModel]
     raw: Mapping[str, Any]
+
+    @property
+    def safety(self) -> SafetyParams:
+        """The ``safety`` section: the validated safety envelope."""
+        return self.common.safety
 
     def section(self, stage: str) -> StrictModel:
         """The typed section of ``stage`` (defaults if the file has none)."""
@@ -233,6 +254,34 @@ def _expected_from_pydantic(err: Mapping[str, Any], model: type[BaseModel] | Non
     return re.sub(r"^Input should be ", "", msg)
 
 
+# pydantic names the failed branch of a union in the error location ("float", "list[float]"): not a key.
+_UNION_TAG = re.compile(r"^(float|int|str|bool|list\[.*\]|dict\[.*\])$")
+
+
+def _problem(err: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The key path of an error, cut at the first union branch tag (branches of one union are one problem)."""
+    loc = tuple(err.get("loc", ()))
+    cut = next((i for i, p in enumerate(loc) if isinstance(p, str) and _UNION_TAG.match(p)), len(loc))
+    return loc[:cut]
+
+
+def _pick_error(errors: list[Any]) -> tuple[Mapping[str, Any], tuple[Any, ...], Any, str | None]:
+    """The error to report — the first problem, and of a union's failed branches the deepest
+    (``v_max[3]`` says more than ``v_max``) — as ``(error, key path, value, expected or None)``.
+
+    A model validator that knows which key is wrong (the safety envelope) raises an error with
+    ``loc``, ``value`` and ``expected``: its key path is appended and its words are used.
+    """
+    key = _problem(errors[0])
+    err = max((e for e in errors if _problem(e) == key), key=lambda e: len(e.get("loc", ())))
+    loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and _UNION_TAG.match(p)))
+    value = None if err.get("type") == "missing" else err.get("input")
+    issue = (err.get("ctx") or {}).get("error")
+    if isinstance(getattr(issue, "loc", None), tuple) and hasattr(issue, "expected"):
+        return err, loc + issue.loc, getattr(issue, "value", value), str(issue.expected)
+    return err, loc, value, None
+
+
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model class that owns the last key of ``loc`` (for listing known keys)."""
     model: type[BaseModel] | None = root
@@ -255,14 +304,14 @@ def _raise_validation(
     overrides: Mapping[tuple[str, ...], str],
 ) -> None:
     errors = exc.errors()
-    err = errors[0]
-    loc = tuple(err.get("loc", ()))
+    err, loc, value, expected = _pick_error(errors)
     full = prefix + loc
     key_path = _format_path(full)
-    expected = _expected_from_pydantic(err, _model_at(model, loc))
-    if len(errors) > 1:
-        expected += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in this file)"
-    value = None if err.get("type") == "missing" else err.get("input")
+    if expected is None:
+        expected = _expected_from_pydantic(err, _model_at(model, loc))
+    more = len({_problem(e) for e in errors}) - 1
+    if more > 0:
+        expected += f" (and {more} more problem{'s' if more > 1 else ''} in this file)"
     # An overridden key is blamed on its --set argument, not on the file.
     for opath, arg in overrides.items():
         n = min(len(opath), len(full))
@@ -511,6 +560,7 @@ class TrainParams(StrictModel):
     augment: bool = True  # random shift and brightness/contrast jitter
     val_fraction: float = Field(0.1, ge=0, lt=1)  # held-out episodes for validation loss
     eval_every: int = Field(250, ge=1)  # steps between validation loss + checkpoint
+    goal_weight: float = Field(1.0, ge=0, le=100)  # auxiliary "where is the named cube" loss (0 = off)
     threads: int = Field(0, ge=0)  # torch threads for training (0 = all cores)
     eval_episodes: int = Field(60, ge=1)  # closed-loop evaluation episodes (round-robin over tasks x colours)
     eval_seed: int = Field(12345, ge=0, lt=900_000)  # first evaluation seed (recording seeds start at 1e6)
@@ -541,6 +591,56 @@ class TrainParams(StrictModel):
         return v
 
 
+class OptimizeParams(StrictModel):
+    """``optimize``: build candidates (precision, backends, pruning, distillation), judge each the
+    same way, select one under the budgets. See :mod:`vla_kit.optimize`."""
+
+    policy: str = Field("latest:train", **INPUT_REF)  # the artifact to optimise (a run, artifact folder or latest:train)
+    dataset: str = Field("", **INPUT_REF)  # its training dataset ("" = the one its provenance names, from the cache)
+    # Each: {name, steps: [technique | {technique: {option: value}}], backend: "" = the artifact's}.
+    candidates: list[dict[str, Any]] = Field(default_factory=lambda: [
+        {"name": "ort-fp32", "steps": [{"onnx": {"optimize": True}}]},
+        {"name": "ort-int8-dynamic", "steps": ["onnx", "ort-int8-dynamic"]},
+        {"name": "ort-int8-static", "steps": ["onnx", {"ort-int8-static": {"method": "percentile"}}]},
+        {"name": "bf16", "steps": ["bf16"]},
+        {"name": "pruned-ort", "steps": ["prune-structured", "onnx"]},
+        {"name": "distilled-ort", "steps": ["distill", "onnx"]},
+        {"name": "tensorrt-fp16", "steps": ["onnx", "tensorrt-fp16"]},
+    ])
+    threads: int = Field(1, ge=1, le=256)  # intra-op threads, the same for every candidate
+    warmup: int = Field(10, ge=0)  # predict calls before timing
+    latency_iters: int = Field(100, ge=5)  # timed batch-1 calls per candidate
+    throughput_batch: int = Field(16, ge=1, le=1024)  # batch of the throughput measurement
+    throughput_iters: int = Field(5, ge=1)
+    parity_frames: int = Field(64, ge=1)  # held-out observations for the action-error check
+    calibration_frames: int = Field(64, ge=1)  # training observations for static int8 calibration
+    finetune_steps: int = Field(200, ge=0)  # fine-tune after pruning / distillation steps
+    eval_episodes: int = Field(20, ge=1)  # closed-loop episodes per candidate (same seeds for all)
+    eval_seed: int = Field(12345, ge=0, lt=900_000)
+    execute_steps: int = Field(4, ge=1)
+    max_latency_ms: float | None = Field(None, gt=0)  # budget on batch-1 p50 (null = none)
+    max_success_drop_pp: float = Field(5.0, ge=0, le=100)  # budget: baseline success minus candidate's, pp
+    max_action_error: float = Field(0.5, gt=0)  # budget: mean |candidate - baseline| chunk, in action std units
+    objective: Literal["latency", "size"] = "latency"  # what the selection minimises among eligible candidates
+    worker_timeout_s: int = Field(1800, ge=10)  # per-candidate measurement budget
+
+    @field_validator("candidates")
+    @classmethod
+    def _candidates_parse(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from vla_kit.errors import VlaKitError
+        from vla_kit.optimize.stage import parse_candidates
+
+        for i, item in enumerate(v):
+            unknown = set(item) - {"name", "steps", "backend"}
+            if unknown:
+                raise ValueError(f"candidates[{i}] has unknown keys {sorted(unknown)}; expected name, steps, backend")
+        try:
+            parse_candidates(v, "candidates")
+        except VlaKitError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+
 STAGES.register(
     "survey",
     StageSpec("survey", "survey.ipynb", SurveyParams, "what this host can do: backends, GEMM and memory peaks"),
@@ -548,4 +648,8 @@ STAGES.register(
 STAGES.register(
     "train",
     StageSpec("train", "train.ipynb", TrainParams, "a reference VLA trained in simulation, with closed-loop success and grounding"),
+)
+STAGES.register(
+    "optimize",
+    StageSpec("optimize", "optimize.ipynb", OptimizeParams, "candidates (int8, bf16, ONNX Runtime, pruning, distillation) judged by success and latency; one selected"),
 )

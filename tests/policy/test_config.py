@@ -9,8 +9,8 @@ from vla_kit.policy.config import model_config, preset_names
 from vla_kit.policy.model import build_model, count_parameters
 
 
-def test_presets_are_tiny_small_base():
-    assert preset_names() == ["tiny", "small", "base"]
+def test_presets_are_nano_tiny_small_base():
+    assert preset_names() == ["nano", "tiny", "small", "base"]
 
 
 def test_tiny_preset_has_at_most_two_million_parameters():
@@ -36,7 +36,7 @@ def test_overrides_replace_preset_fields():
 
 
 def test_unknown_preset_lists_the_known_ones():
-    with pytest.raises(RegistryError, match="base, small, tiny"):
+    with pytest.raises(RegistryError, match="base, nano, small, tiny"):
         model_config("huge")
 
 
@@ -54,3 +54,20 @@ def test_unknown_preset_lists_the_known_ones():
 def test_inconsistent_config_is_an_input_error(override, problem):
     with pytest.raises(InputError, match=problem):
         model_config("tiny", **override)
+
+
+def test_nano_preset_is_the_smallest():
+    counts = [count_parameters(model_config(p, vocab_size=64)) for p in ("nano", "tiny")]
+    assert counts[0] <= 200_000 < counts[1]
+
+
+@pytest.mark.parametrize("dims", [(512, 512), (512, 0, 512, 512)])
+def test_feedforward_dims_need_one_positive_width_per_layer(dims):
+    with pytest.raises(InputError, match="one positive width per layer"):
+        model_config("tiny", feedforward_dims=dims)
+
+
+def test_per_layer_feedforward_widths_are_counted():
+    cfg = model_config("tiny", feedforward_dims=(64, 128, 256, 512))
+    assert cfg.layer_feedforward_dims == (64, 128, 256, 512)
+    assert count_parameters(cfg) == sum(p.numel() for p in build_model(cfg, seed=0).parameters())

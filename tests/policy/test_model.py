@@ -134,3 +134,17 @@ def test_tiny_model_exports_to_onnx_with_a_free_batch_and_matches_onnxruntime(ti
     single = {n: t[:1].numpy() for n, t in zip(names, inputs)}
     got = session.run(None, single)[0]
     np.testing.assert_allclose(got, run(model, *(t[:1] for t in inputs)).numpy(), rtol=0, atol=1e-5)
+
+
+def test_uniform_feedforward_dims_build_the_same_model_as_none(tiny_config):
+    explicit = tiny_config.model_copy(update={"feedforward_dims": (tiny_config.feedforward_dim,) * tiny_config.num_layers})
+    a, b = build_model(tiny_config, seed=3).state_dict(), build_model(explicit, seed=3).state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_per_layer_feedforward_widths_keep_the_state_dict_keys(tiny_config):
+    narrow = model_config("tiny", vocab_size=tiny_config.vocab_size, feedforward_dims=(8, 16, 32, 64))
+    model = build_model(narrow, seed=0)
+    assert list(model.state_dict()) == list(build_model(tiny_config, seed=0).state_dict())
+    assert [layer.linear1.out_features for layer in model.trunk.layers] == [8, 16, 32, 64]
+    assert run(model, *batch(narrow)).shape == (2, narrow.chunk_length, 7)

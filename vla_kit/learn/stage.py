@@ -15,7 +15,7 @@ from vla_kit.learn.bc import TrainConfig
 from vla_kit.reports.context import ENV_DEPLOYMENT_DIR
 from vla_kit.sim.dataset import Dataset, GenerationParams, load_dataset, record_dataset
 
-__all__ = ["generation_params", "train_config", "dataset_for", "deployment_dir", "dataset_summary"]
+__all__ = ["generation_params", "train_config", "dataset_for", "dataset_folder", "deployment_dir", "dataset_summary"]
 
 
 
@@ -40,7 +40,7 @@ def train_config(cfg: Any) -> TrainConfig:
     return TrainConfig(
         preset=cfg.preset, chunk_length=cfg.chunk_length, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
         weight_decay=cfg.weight_decay, warmup_steps=min(cfg.warmup_steps, cfg.steps), augment=cfg.augment,
-        val_fraction=cfg.val_fraction, eval_every=cfg.eval_every, log_every=max(1, min(100, cfg.steps // 15 or 1)),
+        val_fraction=cfg.val_fraction, eval_every=cfg.eval_every, goal_weight=cfg.goal_weight, log_every=max(1, min(100, cfg.steps // 15 or 1)),
         seed=cfg.seed, threads=cfg.threads,
     )
 
@@ -57,10 +57,15 @@ def dataset_for(cfg: Any, *, progress=None) -> tuple[Dataset, str]:
     if cfg.dataset:
         return load_dataset(cfg.dataset), "given"
     gen = generation_params(cfg)
-    key = hashlib.sha256(json.dumps(gen.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
-    root = deployment_dir(cfg.deployment) / "datasets" / f"{'-'.join(gen.tasks)}-{gen.episodes}ep-{key}"
+    root = dataset_folder(gen, cfg.deployment)
     existed = (root / "meta" / "info.json").exists()
     return record_dataset(root, gen, progress=progress), "reused" if existed else "recorded"
+
+
+def dataset_folder(gen: GenerationParams, deployment: str) -> Path:
+    """Where the dataset ``gen`` describes is cached for ``deployment``: keyed by its parameters."""
+    key = hashlib.sha256(json.dumps(gen.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    return deployment_dir(deployment) / "datasets" / f"{'-'.join(gen.tasks)}-{gen.episodes}ep-{key}"
 
 
 def dataset_summary(ds: Dataset) -> dict:

@@ -19,6 +19,11 @@ from vla_kit.optimize.techniques import (
     write_derived,
 )
 
+# Registers prune-structured, prune-unstructured and distill.
+from vla_kit.optimize import distill, prune  # noqa: F401
+# Registers onnx; bf16, torch-int8-dynamic, ort-int8-dynamic, ort-int8-static; openvino-int8, tensorrt-fp16/int8.
+from vla_kit.optimize import engines, export, quantize  # noqa: F401
+
 __all__ = [
     "TECHNIQUES",
     "OptimizeContext",

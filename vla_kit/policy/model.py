@@ -4,20 +4,26 @@ One transformer attends jointly over four kinds of token, in this order::
 
     [ camera 0 patches | camera 1 patches | ... | instruction words | proprio | T action queries ]
 
-* **Vision**: a small conv stem (``stem_channels``; stride 2) whose features are modulated by the
-  instruction (FiLM: per-channel scale and shift from the mean word embedding, as in RT-1), then
+* **Vision**: a small two-conv stem (``stem_channels``; stride 2). The instruction modulates the
+  *first* conv's features (FiLM: per-channel scale and shift from the mean word embedding, as in
+  RT-1) before the nonlinearity, and the second conv mixes the gated channels: so one output
+  channel can fire on "the red cube" or "the blue cube" depending on the words (FiLM after the last
+  conv could only rescale a channel, which cannot switch it between four colours). The output is
   cut into ``patch_size`` squares by a strided ``Conv2d``, plus a learned position embedding per
-  patch and a learned embedding per camera. A spatial softmax over each modulated stem channel
+  patch and a learned embedding per camera. A spatial softmax over each stem output channel
   gives its expected image coordinates (Levine et al.'s keypoints), projected into one more token
   per camera: "where is the thing the instruction names" arrives as numbers, which is what a
-  small model learns from a few hundred demonstrations. ``stem_channels=0`` patchifies raw pixels.
+  small model learns from a few hundred demonstrations. With a goal head (``goal_dim``), output
+  channel 0 is the *goal channel*: training supervises its softmax map to peak on the named cube
+  (see :meth:`VLAModel.forward_with_goal`). ``stem_channels=0`` patchifies raw pixels.
 * **Language**: one learned embedding per word id plus a learned position; padding positions are
   masked out of attention (the ``token_mask`` input), so padding never changes the answer.
 * **Proprioception**: a two-layer MLP turns the (normalised) proprio vector into one token.
 * **Action chunk**: ``T`` learned query tokens; after the pre-norm ``nn.TransformerEncoder`` and a
   final LayerNorm, a linear layer maps each query's output to ``action_dim`` numbers. The output is
   ``[B, T, action_dim]`` in *normalised* action units; de-normalising is
-  :mod:`vla_kit.policy.processing`'s job.
+  :mod:`vla_kit.policy.processing`'s job. Each layer's feed-forward width is
+  ``config.layer_feedforward_dims`` (equal in every layer unless structured pruning set them).
 
 Where normalisation happens: **pixels are normalised inside the network** (uint8 -> [0, 1] ->
 per-channel mean/std from the config), so the exported graph takes raw ``uint8`` camera frames,
@@ -66,6 +72,8 @@ class VLAModel(nn.Module):
             )
             self.film = nn.Linear(c.d_model, 2 * s)
             self.keypoint_proj = nn.Linear(2 * s, c.d_model)
+            if c.goal_dim:
+                self.goal_head = nn.Linear(2 * s * c.num_cameras, c.goal_dim)
             self.patch_embed = nn.Conv2d(s, c.d_model, kernel_size=c.patch_size // 2, stride=c.patch_size // 2)
             h, w = c.image_height // 2, c.image_width // 2
             ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
@@ -80,13 +88,23 @@ class VLAModel(nn.Module):
             nn.Linear(c.proprio_dim, c.d_model), nn.GELU(), nn.Linear(c.d_model, c.d_model)
         )
         self.action_queries = nn.Parameter(torch.zeros(1, c.chunk_length, c.d_model))
-        layer = nn.TransformerEncoderLayer(
-            c.d_model, c.num_heads, c.feedforward_dim, c.dropout, activation="gelu", batch_first=True, norm_first=True
-        )
+        layer = self._encoder_layer(c.feedforward_dim)
         # Nested tensors would make the trunk's work depend on the mask's values; keep it dense.
         self.trunk = nn.TransformerEncoder(layer, c.num_layers, norm=nn.LayerNorm(c.d_model), enable_nested_tensor=False)
+        if c.feedforward_dims is not None:
+            # A width per layer (structured pruning). Swapping the list in place keeps the module
+            # names, so the state-dict keys stay `trunk.layers.{i}.linear1.weight`; the forked RNG
+            # keeps the construction from shifting the seeded stream _init_weights draws from.
+            with torch.random.fork_rng(devices=[]):
+                self.trunk.layers = nn.ModuleList(self._encoder_layer(width) for width in c.feedforward_dims)
         self.action_head = nn.Linear(c.d_model, c.action_dim)
         self._init_weights()
+
+    def _encoder_layer(self, feedforward_dim: int) -> nn.TransformerEncoderLayer:
+        c = self.config
+        return nn.TransformerEncoderLayer(
+            c.d_model, c.num_heads, feedforward_dim, c.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
 
     def _init_weights(self) -> None:
         # TransformerEncoder deep-copies one layer, so every layer would start identical; draw
@@ -134,6 +152,40 @@ class VLAModel(nn.Module):
         Raises:
             InputError: a static dimension does not match the config.
         """
+        return self._forward(images, token_ids, token_mask, proprio)[0]
+
+    def forward_with_goal(
+        self, images: torch.Tensor, token_ids: torch.Tensor, token_mask: torch.Tensor, proprio: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass: the action chunk and the auxiliary head's ``[B, goal_dim]`` prediction.
+
+        Raises:
+            InputError: the config has no goal head (``goal_dim`` is 0), or a shape is wrong.
+        """
+        if not self.config.goal_dim:
+            raise InputError("model", "this config has no goal head (goal_dim=0)")
+        actions, keypoints = self._forward(images, token_ids, token_mask, proprio)
+        return actions, self.goal_head(keypoints.reshape(images.shape[0], -1))
+
+    def forward_with_goal_map(
+        self, images: torch.Tensor, token_ids: torch.Tensor, token_mask: torch.Tensor, proprio: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training pass with the goal channel's map: actions, goal ``[B, goal_dim]`` and the goal
+        channel's log-softmax over the stem grid, ``[B, N, H/2 * W/2]`` (row-major, like ``grid_xy``).
+
+        Raises:
+            InputError: the config has no goal head (``goal_dim`` is 0), or a shape is wrong.
+        """
+        if not self.config.goal_dim:
+            raise InputError("model", "this config has no goal head (goal_dim=0)")
+        actions, keypoints, logits = self._forward(images, token_ids, token_mask, proprio, with_map=True)
+        goal = self.goal_head(keypoints.reshape(images.shape[0], -1))
+        return actions, goal, torch.log_softmax(logits, dim=-1).reshape(images.shape[0], self.config.num_cameras, -1)
+
+    def _forward(
+        self, images: torch.Tensor, token_ids: torch.Tensor, token_mask: torch.Tensor, proprio: torch.Tensor,
+        with_map: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
         c = self.config
         if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
             # Tracers see shapes as tensors and would warn; the graph they record is fixed anyway.
@@ -142,8 +194,9 @@ class VLAModel(nn.Module):
         n_words = token_ids.shape[1]
         word_vectors = self.word_embed(token_ids)
         pixels = self.normalize_images(images)
+        keypoints = goal_logits = None
         if c.stem_channels:
-            vision = self._stem_tokens(pixels, word_vectors, token_mask, batch)
+            vision, keypoints, goal_logits = self._stem_tokens(pixels, word_vectors, token_mask, batch)
         else:
             patches = self.patch_embed(pixels).flatten(2).transpose(1, 2) + self.patch_pos
             vision = patches.reshape(batch, c.num_cameras, c.patches_per_image, c.d_model)
@@ -159,20 +212,28 @@ class VLAModel(nn.Module):
         ignore_rest = torch.zeros(batch, 1 + c.chunk_length, dtype=torch.bool, device=tokens.device)
         ignore = torch.cat([ignore_vision, ignore_words, ignore_rest], dim=1)
         hidden = self.trunk(tokens, src_key_padding_mask=ignore)
-        return self.action_head(hidden[:, -c.chunk_length:])
+        actions = self.action_head(hidden[:, -c.chunk_length:])
+        return (actions, keypoints, goal_logits) if with_map else (actions, keypoints)
 
-    def _stem_tokens(self, pixels: torch.Tensor, word_vectors: torch.Tensor, token_mask: torch.Tensor, batch: int) -> torch.Tensor:
-        """Conv stem -> FiLM by the instruction -> patch tokens + one keypoint token, ``[B, N, P+1, D]``."""
+    def _stem_tokens(
+        self, pixels: torch.Tensor, word_vectors: torch.Tensor, token_mask: torch.Tensor, batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Conv -> FiLM by the instruction -> conv -> patch tokens + one keypoint token, ``[B, N, P+1, D]``,
+        the keypoints themselves, ``[B*N, 2S]``, and channel 0's softmax logits, ``[B*N, H/2 * W/2]``."""
         c = self.config
         m = token_mask.to(word_vectors.dtype).unsqueeze(-1)
         sentence = (word_vectors * m).sum(1) / m.sum(1).clamp_min(1.0)  # mean of the real words
         gamma, beta = self.film(sentence).repeat_interleave(c.num_cameras, dim=0).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
-        feats = torch.nn.functional.gelu(self.stem(pixels) * (1 + gamma) + beta)  # [B*N, S, H/2, W/2]
+        gelu = torch.nn.functional.gelu
+        # stem[1] is the GELU between the convs; FiLM acts on its input, so the convs run one by one.
+        gated = gelu(self.stem[0](pixels) * (1 + gamma) + beta)  # [B*N, S, H/2, W/2]
+        feats = gelu(self.stem[2](gated))  # [B*N, S, H/2, W/2]
         patches = self.patch_embed(feats).flatten(2).transpose(1, 2) + self.patch_pos
-        attention = torch.softmax(feats.flatten(2), dim=-1)  # where each channel fires
+        logits = feats.flatten(2)
+        attention = torch.softmax(logits, dim=-1)  # where each channel fires
         keypoints = (attention @ self.grid_xy).flatten(1)  # [B*N, 2S] expected (x, y) per channel
         tokens = torch.cat([patches, self.keypoint_proj(keypoints).unsqueeze(1)], dim=1)
-        return tokens.reshape(batch, c.num_cameras, c.vision_tokens_per_image, c.d_model)
+        return tokens.reshape(batch, c.num_cameras, c.vision_tokens_per_image, c.d_model), keypoints, logits[:, 0]
 
     def _check_shapes(
         self, images: torch.Tensor, token_ids: torch.Tensor, token_mask: torch.Tensor, proprio: torch.Tensor

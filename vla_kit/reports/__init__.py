@@ -5,12 +5,13 @@ Runner side: :func:`run_stage`, :func:`run_pipeline`, :func:`list_runs`, :func:`
 """
 
 from vla_kit.reports.archive import RunRecord, latest_run, list_runs, resolve_ref
-from vla_kit.reports.context import artifacts_dir, git_revision, log_line, markdown, table, record, record_many, recorded, run_dir, setup_notebook
+from vla_kit.reports.context import artifacts_dir, git_revision, latest_metrics, log_line, markdown, table, record, record_many, recorded, run_dir, setup_notebook
 from vla_kit.reports.runner import RunResult, run_pipeline, run_stage
 
 __all__ = [
     "markdown",
     "log_line",
+    "latest_metrics",
     "git_revision",
     "table",
     "record",

@@ -19,7 +19,7 @@ from typing import Any
 
 from vla_kit.errors import InputError
 
-__all__ = ["log_line", "git_revision", "table", "markdown", "record", "record_many", "recorded", "artifacts_dir", "run_dir", "setup_notebook", "to_jsonable", "write_json_atomic"]
+__all__ = ["log_line", "latest_metrics", "git_revision", "table", "markdown", "record", "record_many", "recorded", "artifacts_dir", "run_dir", "setup_notebook", "to_jsonable", "write_json_atomic"]
 
 ENV_RUN_DIR = "VLA_KIT_RUN_DIR"
 ENV_DEPLOYMENT_DIR = "VLA_KIT_DEPLOYMENT_DIR"  # outputs/<deployment>: caches shared by its runs
@@ -191,6 +191,23 @@ def log_line(entry: dict) -> None:
             value = f"{value:.4g}"
         parts.append(f"{key} {value}")
     print(" · ".join(parts), flush=True)
+
+
+def latest_metrics(stage: str) -> dict[str, Any]:
+    """``metrics.json`` of this deployment's newest successful ``stage`` run (e.g. the survey's peaks).
+
+    Raises:
+        RunNotFoundError: not running under ``vla-kit run``, or no such run exists.
+    """
+    from vla_kit.errors import RunNotFoundError
+    from vla_kit.reports.archive import latest_run
+
+    env = os.environ.get(ENV_DEPLOYMENT_DIR)
+    if not env:
+        raise RunNotFoundError(f"no deployment folder (not running under `vla-kit run`), so no '{stage}' run to read")
+    folder = Path(env)
+    record_ = latest_run(folder.parent, folder.name, stage)
+    return _read(record_.path / METRICS_FILE, {})
 
 
 def git_revision() -> str | None:

@@ -35,9 +35,13 @@ from vla_kit.sim.expert import ScriptedExpert
 from vla_kit.sim.layout import COLOURS
 from vla_kit.sim.tasks import get_task
 
-__all__ = ["DATASET_FORMAT", "GenerationParams", "Dataset", "record_dataset", "load_dataset", "episode_seed", "split_episodes"]
+__all__ = ["DATASET_FORMAT", "ENV_STATE_NAMES", "GenerationParams", "Dataset", "record_dataset", "load_dataset", "episode_seed", "split_episodes"]
 
-DATASET_FORMAT = "vla_kit/lerobot-v3-like/1"
+DATASET_FORMAT = "vla_kit/lerobot-v3-like/2"  # 2: adds observation.environment_state
+# What observation.environment_state holds per frame (LeRobot's key for object state): the centre
+# of the cube the instruction names, m, base frame. Policies never read it at run time; training
+# uses it as an auxiliary target that teaches the vision encoder *where* the named cube is.
+ENV_STATE_NAMES = ["target_cube.x", "target_cube.y", "target_cube.z"]
 ACTION_NAMES = ["dx", "dy", "dz", "drx", "dry", "drz", "gripper"]
 _CHUNK = "chunk-000"
 _FILE = "file-000.parquet"
@@ -105,7 +109,7 @@ def _png(image: np.ndarray) -> bytes:
 
 
 def _demonstrate(env, expert: ScriptedExpert, seed: int, task: str, colour: str, noise: float) -> list | None:
-    """One expert episode: ``[(observation, expert action)]`` until success, or None on failure.
+    """One expert episode: ``[(observation, expert action, target cube centre)]`` until success, or None.
 
     With ``noise`` > 0 the executed translation is perturbed (DART); the label stays the expert's
     action at the state it was in, so the data shows how to recover from drift.
@@ -118,7 +122,7 @@ def _demonstrate(env, expert: ScriptedExpert, seed: int, task: str, colour: str,
         executed = label.copy()
         if noise > 0:
             executed[:3] += rng.normal(0.0, noise, 3).astype(np.float32)
-        out.append((obs, label))
+        out.append((obs, label, env.state().cube_positions[colour].astype(np.float32)))
         if env.step(executed).success:
             return out
         obs = env.observe()
@@ -138,6 +142,8 @@ def record_dataset(
 ) -> "Dataset":
     """Record expert demonstrations into ``root`` (or reuse it if made with the same parameters).
 
+    A dataset of an older format at ``root`` is recorded afresh.
+
     Args:
         root: dataset folder.
         params: what to record.
@@ -152,7 +158,7 @@ def record_dataset(
     import pandas as pd
 
     root = Path(root)
-    if (root / "meta" / "info.json").exists():
+    if (root / "meta" / "info.json").exists() and _format_of(root) == DATASET_FORMAT:
         existing = load_dataset(root)
         if existing.info.get("generation") == params.as_dict():
             return existing
@@ -186,13 +192,14 @@ def record_dataset(
             start = len(frames)
             img_dir = tmp / "images" / "observation.images.front" / f"episode-{ep:06d}"
             img_dir.mkdir(parents=True)
-            for step, (obs, label) in enumerate(steps):
+            for step, (obs, label, target) in enumerate(steps):
                 (img_dir / f"frame-{step:06d}.png").write_bytes(_png(obs.images["front"]))
                 frames.append({
                     "index": len(frames), "episode_index": ep, "frame_index": step,
                     "timestamp": np.float32(step * params.control_dt), "task_index": task_index,
                     "observation.state": obs.proprio.astype(np.float32).tolist(),
                     "action": label.astype(np.float32).tolist(),
+                    "observation.environment_state": target.tolist(),
                 })
             episodes.append({
                 "episode_index": ep, "length": len(steps), "tasks": [spec.instruction], "task_family": spec.task,
@@ -213,7 +220,8 @@ def record_dataset(
     pd.DataFrame({"task_index": list(tasks.values()), "task": list(tasks.keys())}).to_parquet(tmp / "meta" / "tasks.parquet", index=False)
     states = np.array(df["observation.state"].tolist(), dtype=np.float32)
     actions = np.array(df["action"].tolist(), dtype=np.float32)
-    stats = {"observation.state": _stats(states), "action": _stats(actions)}
+    env_states = np.array(df["observation.environment_state"].tolist(), dtype=np.float32)
+    stats = {"observation.state": _stats(states), "observation.environment_state": _stats(env_states), "action": _stats(actions)}
     info = {
         "format": DATASET_FORMAT,
         "codebase_version": "v3.0",
@@ -229,6 +237,7 @@ def record_dataset(
         "features": {
             "observation.images.front": {"dtype": "image", "shape": [params.image_size, params.image_size, 3], "names": ["height", "width", "channel"]},
             "observation.state": {"dtype": "float32", "shape": [PROPRIO_DIM], "names": _state_names()},
+            "observation.environment_state": {"dtype": "float32", "shape": [len(ENV_STATE_NAMES)], "names": ENV_STATE_NAMES},
             "action": {"dtype": "float32", "shape": [len(ACTION_NAMES)], "names": ACTION_NAMES},
             "timestamp": {"dtype": "float32", "shape": [1]},
             "frame_index": {"dtype": "int64", "shape": [1]},
@@ -292,6 +301,10 @@ class Dataset:
         """``float32 [N, 7]`` executed action of every frame."""
         return np.array(self.frames["action"].tolist(), dtype=np.float32)
 
+    def environment_states(self) -> np.ndarray:
+        """``float32 [N, 3]`` centre of the instructed cube at every frame (see ``ENV_STATE_NAMES``)."""
+        return np.array(self.frames["observation.environment_state"].tolist(), dtype=np.float32)
+
     def instructions(self) -> list[str]:
         """The instruction of every frame."""
         tasks = self.tasks
@@ -319,6 +332,13 @@ class Dataset:
         from vla_kit.reports.archive import sha256_path
 
         return sha256_path(self.root)
+
+
+def _format_of(root: Path) -> object:
+    try:
+        return json.loads((root / "meta" / "info.json").read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_dataset(root: str | Path) -> Dataset:
