@@ -311,12 +311,5 @@ def artifact_size_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
-def result_dict(res: WorkerResult) -> dict[str, Any]:
-    """JSON-ready form of a :class:`WorkerResult` (without the raw latency samples)."""
-    out = asdict(res)
-    out.pop("latency_ms")
-    return out
-
-
 if __name__ == "__main__":
     sys.exit(_main(sys.argv[1]))

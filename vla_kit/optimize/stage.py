@@ -269,8 +269,8 @@ def run_optimize(
             continue
         row["build_s"] = round(time.perf_counter() - t0, 2)
         backend = cand.backend or cspec.backend
-        row.update(backend=backend, precision=_precision(cspec), size_bytes=artifact_size_bytes(folder),
-                   size_mib=artifact_size_bytes(folder) / 2**20, artifact=str(folder))
+        size = artifact_size_bytes(folder)
+        row.update(backend=backend, precision=_precision(cspec), size_bytes=size, size_mib=size / 2**20, artifact=str(folder))
         res: WorkerResult = measure_in_worker(folder, parity_path, workdir / f"{cand.name}.outputs.npy", judge,
                                               load_options={"backend": backend, **_load_options(backend, judge.threads)},
                                               run_closed_loop=True)
