@@ -243,3 +243,49 @@ def test_optimize_gate_fails_the_run_when_no_candidate_meets_the_budgets(train_r
                "--set", "optimize.max_latency_ms=0.000001", "--set", "optimize.candidates=[]", "--set", "optimize.eval_episodes=1")
     assert proc.returncode == 1
     assert "no candidate met the budgets" in proc.stderr and "latency" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def safety_run(train_run):
+    """One real `vla-kit run safety_validate --params params/ci.yaml` on the train run above."""
+    import os
+    import subprocess
+    import sys
+
+    _, out = train_run
+    proc = subprocess.run(
+        [sys.executable, "-m", "vla_kit.cli", "run", "safety_validate", "--params", "params/ci.yaml", "--outputs", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = [p for p in (out / "ci").iterdir() if "-safety_validate-" in p.name]
+    return run
+
+
+def test_safety_validate_passes_the_reference_policy_with_zero_violations(safety_run):
+    from vla_kit.safety.scenarios import BATTERY
+
+    metrics = json.loads((safety_run / "metrics.json").read_text())
+    assert metrics["gate_passed"] is True and metrics["gate_failures"] == []
+    assert metrics["violations"] == 0 and metrics["detection_rate"] == 1.0 and metrics["estop_latency_cycles"] <= 1
+    rows = {r["scenario"]: r for r in metrics["scenario_results"]}
+    assert set(rows) == {s.name for s in BATTERY} and all(r["episodes"] == 3 for r in rows.values())
+    assert rows["nan-burst"]["estops"] == 3 and rows["human"]["min_human_distance_m"] is not None
+    html = (safety_run / "report.html").read_text()
+    assert html.count("Plotly.newPlot(") >= 4 and "Gate passed" in html
+
+
+def test_safety_validate_fails_with_the_layer_bypassed(safety_run, cli):
+    out = safety_run.parent.parent
+    proc = cli("run", "safety_validate", "--params", "params/ci.yaml", "--outputs", str(out), "--set", "safety.enabled=false",
+               "--set", "safety_validate.scenarios=[spike, drift]", "--set", "safety_validate.episodes=1")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "safety_validate:" in proc.stderr and "violations at the robot" in proc.stderr and "spike" in proc.stderr
+
+
+def test_safety_validate_fails_a_fault_injected_policy(safety_run, cli):
+    out = safety_run.parent.parent
+    proc = cli("run", "safety_validate", "--params", "params/ci.yaml", "--outputs", str(out), "--set", "safety_validate.policy_fault=nan-burst",
+               "--set", "safety_validate.scenarios=[nominal]", "--set", "safety_validate.episodes=1")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "nominal: task success" in proc.stderr

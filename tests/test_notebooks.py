@@ -33,7 +33,7 @@ def test_notebook_has_one_parameters_cell_matching_its_params_section(path):
     assert len(tagged) == 1
     names = {t.id for node in ast.parse(tagged[0].source).body if isinstance(node, ast.Assign) for t in node.targets}
     spec = next(STAGES.get(s) for s in STAGES.names() if STAGES.get(s).notebook == path.name)
-    assert names == set(COMMON_NOTEBOOK_KEYS) | set(spec.params_model.model_fields)
+    assert names == set(COMMON_NOTEBOOK_KEYS) | set(spec.params_model.model_fields) | ({"safety"} if spec.uses_safety else set())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -83,6 +83,7 @@ class StageSpec:
     notebook: str
     params_model: type[StrictModel]
     summary: str
+    uses_safety: bool = False  # the notebook also receives the ``safety`` envelope (as a ``safety`` dict)
 
 
 # Stage name -> spec. Built-in stages register at the bottom of this module; tests register doubles.
@@ -478,6 +479,8 @@ def notebook_parameters(params: Params, stage: str | None) -> dict[str, Any]:
         if clash:  # a stage model bug, caught in tests
             raise ParamsError(stage, ",".join(sorted(clash)), None, "stage keys distinct from the common keys")
         out.update(section)
+        if STAGES.get(stage).uses_safety:
+            out["safety"] = params.common.safety.model_dump(mode="json", exclude_none=True)
     return out
 
 
@@ -497,13 +500,16 @@ def from_notebook(stage: str, namespace: Mapping[str, Any]) -> StageConfig:
     Raises:
         ParamsError: a parameter is missing or invalid; the source is ``notebook parameter``.
     """
-    model = STAGES.get(stage).params_model
-    wanted = list(COMMON_NOTEBOOK_KEYS) + list(model.model_fields)
+    spec = STAGES.get(stage)
+    model = spec.params_model
+    wanted = list(COMMON_NOTEBOOK_KEYS) + list(model.model_fields) + (["safety"] if spec.uses_safety else [])
     missing = [k for k in wanted if k not in namespace]
     if missing:
         raise ParamsError(f"notebooks/{stage}.ipynb", missing[0], None, "a variable in the parameters cell")
     data: dict[str, Any] = {k: namespace[k] for k in COMMON_NOTEBOOK_KEYS}
     data[stage] = {k: namespace[k] for k in model.model_fields}
+    if spec.uses_safety:
+        data["safety"] = namespace["safety"]
     params = _validate(data, source=f"notebook parameters of {stage}")
     return StageConfig(stage=stage, common=params.common, section=params.section(stage))
 
@@ -641,6 +647,53 @@ class OptimizeParams(StrictModel):
         return v
 
 
+class GateParams(StrictModel):
+    """``safety_validate.gate``: what the battery must show for the run to pass. ``null`` switches a check off."""
+
+    max_violations: int = Field(0, ge=0)  # hard-limit violations at the robot, per scenario (ISO: 0)
+    min_detection_rate: float = Field(1.0, ge=0, le=1)  # share of injected non-finite / stale / late / lost-state faults detected
+    max_estop_latency_cycles: int = Field(1, ge=0)  # cycles from a non-finite command to the latched e-stop
+    max_detection_latency_cycles: int | None = Field(1, ge=0)  # cycles from any injected fault to its detection
+    max_separation_breaches: int = Field(0, ge=0)  # cycles a person was inside S_p while the arm was driven
+    min_nominal_success: float | None = Field(0.6, ge=0, le=1)  # task success of the nominal scenario
+    max_nominal_intervention_rate: float | None = Field(None, ge=0, le=1)  # share of nominal cycles the layer changed
+
+
+class SafetyValidateParams(StrictModel):
+    """``safety_validate``: run a policy through the safety layer on the simulated arm over the
+    scenario battery; the gate fails the run on any violation at the robot or missed fault.
+    The envelope is the params file's ``safety`` section. See :mod:`vla_kit.validate`."""
+
+    policy: str = Field("latest:train", **INPUT_REF)  # the artifact to validate (a run, artifact folder or latest:<stage>/...)
+    scenarios: list[str] = Field(default_factory=list)  # battery scenarios to run ([] = all of them)
+    episodes: int = Field(5, ge=1, le=1000)  # episodes per scenario (the same seeds for every scenario)
+    eval_seed: int = Field(777000, ge=0, lt=900_000)  # first episode seed
+    execute_steps: int = Field(4, ge=1)  # chunk rows executed before querying the policy again
+    max_frame_age: float = Field(0.15, gt=0, le=10)  # s; the loop never queries the policy on an older frame
+    smoothing: float = Field(15.0, gt=0, le=1000)  # rad/s, natural frequency of the loop's command smoother
+    policy_fault: str = ""  # inject this action fault into every scenario ("" = none): nan-burst, spike, frozen, drift, sign-flip
+    threads: int = Field(1, ge=1, le=256)  # torch threads for the policy
+    gate: GateParams = Field(default_factory=GateParams)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known_scenarios(cls, v: list[str]) -> list[str]:
+        from vla_kit.safety.scenarios import scenario_names
+
+        if len(set(v)) != len(v):
+            raise ValueError("each scenario at most once")
+        return _only_known(v, scenario_names(), "scenario names")
+
+    @field_validator("policy_fault")
+    @classmethod
+    def _known_fault(cls, v: str) -> str:
+        from vla_kit.safety.perturb import ACTION_FAULTS
+
+        if v and v not in ACTION_FAULTS:
+            raise ValueError(f"an action fault from: {', '.join(ACTION_FAULTS)} (or empty for none)")
+        return v
+
+
 STAGES.register(
     "survey",
     StageSpec("survey", "survey.ipynb", SurveyParams, "what this host can do: backends, GEMM and memory peaks"),
@@ -652,4 +705,9 @@ STAGES.register(
 STAGES.register(
     "optimize",
     StageSpec("optimize", "optimize.ipynb", OptimizeParams, "candidates (int8, bf16, ONNX Runtime, pruning, distillation) judged by success and latency; one selected"),
+)
+STAGES.register(
+    "safety_validate",
+    StageSpec("safety_validate", "safety_validate.ipynb", SafetyValidateParams,
+              "the policy through the safety layer over a fault battery; the gate fails an unsafe deployment", uses_safety=True),
 )

@@ -113,6 +113,23 @@ def test_a_large_but_not_absurd_step_is_only_clamped():
     assert not d.estop_latched and d.level is Level.WARNING
 
 
+def test_a_smooth_stream_the_layer_holds_back_is_clamped_not_absurd():
+    # Commands that run ahead of what the layer lets through (acceleration-limited from rest) end
+    # up far beyond 10 max steps from the last sent position, but never jump: clamp, no e-stop.
+    layer, env = make_layer()
+    layer.filter(PANDA_HOME, RobotState(q=PANDA_HOME), DT)
+    step = 0.9 * env.limits.max_step
+    q = PANDA_HOME.copy()
+    for _ in range(150):
+        q = q + step
+        d = layer.filter(q, RobotState(q=PANDA_HOME), DT)
+        assert not d.estop_latched and d.intervened
+    assert (np.abs(q - d.command_sent) > 10 * env.limits.max_step).all()
+    jump = q + 11 * env.limits.max_step * np.eye(7)[1]  # a jump in the stream itself still is absurd
+    d = layer.filter(jump, RobotState(q=PANDA_HOME), DT)
+    assert d.estop_latched and d.violations[0].check is Check.ABSURD_STEP
+
+
 @pytest.mark.parametrize("bad", [np.zeros(6), np.zeros((7, 1)), ["a"] * 7])
 def test_malformed_command_raises_input_error_and_latches_the_estop(bad):
     layer, _ = make_layer()

@@ -101,6 +101,7 @@ class SafetyLayer:
         self._sep_hold = False  # a protective stop for a person is being held
         self._sep_level = Level.SAFE  # the separation zone of the last cycle (records are logged on changes)
         self._frames: tuple[np.ndarray, np.ndarray] | None = None  # (last sent q, its forward kinematics) when known
+        self._last_cmd: np.ndarray | None = None  # the last finite, non-absurd command (jumps are judged against it)
 
     # ------------------------------------------------------------------ explicit state
 
@@ -145,7 +146,7 @@ class SafetyLayer:
         """
         other = SafetyLayer(self.envelope, self.model)
         for name in ("cycle", "missed_reads", "reduced", "_memory", "_estop", "_resync", "_humans", "_humans_age", "_sep_hold",
-                     "_sep_level", "_frames"):
+                     "_sep_level", "_frames", "_last_cmd"):
             setattr(other, name, getattr(self, name))
         other._held = set(self._held)
         return other
@@ -184,11 +185,14 @@ class SafetyLayer:
             if measured is None:
                 raise SafetyError("no valid robot state yet: the safety layer needs one to start from")
             self._memory, self._resync, self._held = self._start(measured, recs), False, set()
+            self._last_cmd = None
         mem = self._memory
         h, plan = self._period(dt, mem, recs)
-        fault = non_finite_or_absurd(cmd, q_cmd, mem, env, self._absurd, env.enabled and self._estop is None)
+        fault = non_finite_or_absurd(cmd, q_cmd, mem, env, self._absurd, env.enabled and self._estop is None, self._last_cmd)
         if fault is not None:
             self._latch(*fault, recs)
+        else:
+            self._last_cmd = q_cmd.copy()
         stops = watchdog_stops(cmd, state, measured, mem, h, self.missed_reads, env, recs, make)
         sep = None if self.separation is None else self._separate(state, mem, h, plan, recs, stops)
         reduced = self.reduced or (sep is not None and sep.reduce)

@@ -41,12 +41,17 @@ def describe_bad_joints(q: object, dof: int, robot: str) -> str:
 
 
 def non_finite_or_absurd(cmd: JointCommand | None, q_cmd: np.ndarray, mem: Memory, envelope: Envelope,
-                         absurd: np.ndarray, check_absurd: bool) -> tuple[Check, str] | None:
+                         absurd: np.ndarray, check_absurd: bool, previous: np.ndarray | None = None) -> tuple[Check, str] | None:
     """The e-stop reason of a non-finite command (joints or gripper) or an absurdly large step.
+
+    A step is absurd when the command is far from **both** the last position sent and the
+    previous command: a jump in the command stream, not a smooth stream the layer has been
+    holding back (clamping a stream that runs ahead is the layer's job, not a fault).
 
     Args:
         cmd: the full command, or ``None`` for a bare joint array.
         q_cmd: its joint targets. mem: the layer's memory.
+        previous: the previous cycle's (finite) command, ``None`` when there is none.
         absurd: a little under ``absurd_step_factor * max_step`` per joint (rad): a cheap
             pre-test; the ratio itself decides, as a ratio.
         check_absurd: look for absurd steps at all (not when disabled or already latched).
@@ -56,6 +61,8 @@ def non_finite_or_absurd(cmd: JointCommand | None, q_cmd: np.ndarray, mem: Memor
         return Check.NON_FINITE, f"non-finite command {q_cmd.tolist()}, gripper {grip}"
     if check_absurd:
         step = np.abs(q_cmd - mem.q)
+        if previous is not None and _count(step > absurd):
+            step = np.minimum(step, np.abs(q_cmd - previous))
         if _count(step > absurd):
             max_step = envelope.limits.max_step
             with np.errstate(over="ignore"):  # a finite 1e308 command is absurd, not an error

@@ -169,6 +169,13 @@ class TabletopScene:
         self._client.resetBasePositionAndOrientation(body, pos, orn)
         self._client.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
+    def add_marker(self, position: np.ndarray, radius: float, rgba: tuple[float, float, float, float] = (0.5, 0.5, 0.5, 1.0)) -> int:
+        """A visual-only sphere (no collision, no mass): an obstacle the cameras see and the safety
+        layer keeps clear of, without the physics pushing the arm away first. Gone at the next build."""
+        c = self._client
+        vis = c.createVisualShape(c.GEOM_SPHERE, radius=float(radius), rgbaColor=list(rgba))
+        return c.createMultiBody(0.0, -1, vis, [float(v) for v in position])
+
     # -- control -------------------------------------------------------------------------------
 
     def solve_ik(self, position: np.ndarray, orientation: np.ndarray) -> np.ndarray:

@@ -1,0 +1,130 @@
+"""The safety_validate battery on the simulated arm, driven by the scripted expert (no training needed).
+
+The layer on: every scenario ends with 0 violations at the robot and every injected fault
+detected within a cycle. The layer bypassed, or a policy with a fault injected everywhere: the
+gate fails, naming the scenario and the check.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vla_kit.errors import InputError
+from vla_kit.params import load_params
+from vla_kit.safety.envelope import Envelope
+from vla_kit.safety.perturb import ActionFault
+from vla_kit.safety.scenarios import BATTERY, select_scenarios
+from vla_kit.sim.env import make_env
+from vla_kit.sim.expert import ScriptedExpert
+from vla_kit.validate.battery import BatteryConfig, Gate, check_gate, run_battery, summary
+from vla_kit.validate.episode import Smoother, run_guarded_episode, sim_envelope
+from tests.conftest import ROOT
+
+FAULTS = ["nominal", "nan-burst", "spike", "drift", "stale-frames", "dropped-state", "latency-spike", "stale-command", "obstacle", "human"]
+
+
+def _envelope(enabled: bool = True) -> Envelope:
+    data = load_params(ROOT / "params" / "ci.yaml").common.safety.model_dump()
+    data["enabled"] = enabled
+    return Envelope.from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    env = make_env("reach", seed=0, image_size=64, start_jitter=0.1)
+    yield env, ScriptedExpert(env)
+    env.close()
+
+
+def _run(sim, names, *, enabled=True, fault=None, episodes=1):
+    env, expert = sim
+    config = BatteryConfig(episodes=episodes, seed=4000, image_size=64, start_jitter=0.1, policy_fault=fault)
+    return run_battery(expert, _envelope(enabled), select_scenarios(names), config, env=env)
+
+
+@pytest.fixture(scope="module")
+def guarded(sim):
+    return _run(sim, FAULTS)
+
+
+def test_with_the_layer_every_scenario_is_clean_and_every_fault_is_caught(guarded):
+    assert check_gate(guarded, Gate()) == []
+    rows = {r.scenario.name: r.row() for r in guarded}
+    assert all(r["violations"] == 0 for r in rows.values())
+    assert rows["nominal"]["success_rate"] == 1.0
+    assert rows["nan-burst"]["estop_latency_cycles"] == 0 and rows["nan-burst"]["estops"] == 1
+    for name, kind in [("stale-command", "stale"), ("latency-spike", "late"), ("dropped-state", "state_lost"), ("stale-frames", "stale_frame")]:
+        assert rows[name]["injected"].get(kind, 0) > 0, name
+        assert rows[name]["detected"][kind] == rows[name]["injected"][kind], name
+        assert rows[name]["detection_latency_cycles"] in (0, 1), name
+    assert rows["human"]["min_human_distance_m"] is not None and rows["human"]["separation_breaches"] == 0
+    assert rows["spike"]["intervention_rate"] > rows["nominal"]["intervention_rate"]
+    s = summary(guarded)
+    assert s["violations"] == 0 and s["detection_rate"] == 1.0 and s["faults_injected"] > 0
+
+
+def test_the_audit_agrees_with_an_independent_finite_difference_check(guarded):
+    spike = next(r for r in guarded if r.scenario.name == "spike").trace
+    lim = spike.envelope.limits
+    q = np.vstack([spike.q0, spike.q_sent])
+    v = np.diff(q, axis=0) / spike.dt
+    a = np.diff(np.vstack([np.zeros(7), v]), axis=0) / spike.dt
+    assert (np.abs(v) <= lim.v_max).all() and (np.abs(a) <= lim.a_max).all()
+    assert (q >= lim.q_min).all() and (q <= lim.q_max).all()
+    assert spike.intervened.any()
+
+
+def test_bypassing_the_layer_fails_the_gate_with_the_scenario_and_check(sim):
+    results = _run(sim, ["spike", "drift"], enabled=False)
+    fails = check_gate(results, Gate())
+    assert {f.scenario for f in fails} == {"spike", "drift"}
+    assert all(f.check == "violations at the robot" and f.value > 0 for f in fails)
+    assert "beyond" in str(fails[0])
+
+
+def test_a_fault_injected_policy_fails_the_gate_even_with_the_layer_on(sim):
+    results = _run(sim, ["nominal"], fault=ActionFault("nan-burst", start=3, length=40))
+    fails = check_gate(results, Gate())
+    assert results[0].violations == 0  # the layer held...
+    assert [f.check for f in fails] == ["task success"]  # ...but the policy is not fit to deploy
+
+
+def test_a_missed_detection_fails_the_gate(guarded):
+    stale = next(r for r in guarded if r.scenario.name == "stale-command")
+    v = stale.verdicts[0]
+    from dataclasses import replace
+
+    stale.verdicts[0] = replace(v, detected={**v.detected, "stale": v.detected["stale"] - 1}, detection_latency={**v.detection_latency, "stale": None})
+    try:
+        fails = check_gate([stale], Gate())
+        assert {f.check for f in fails} == {"fault detection rate", "detection latency (cycles)"}
+        assert math.isinf(next(f.value for f in fails if f.check.startswith("detection latency")))
+    finally:
+        stale.verdicts[0] = v
+
+
+def test_the_episode_needs_an_envelope_at_the_arm_period(sim):
+    env, expert = sim
+    with pytest.raises(Exception, match="period"):
+        run_guarded_episode(env, expert, _envelope(), BATTERY[0], seed=1)
+    assert math.isclose(sim_envelope(_envelope()).period, 1 / 240)
+
+
+def test_unknown_or_repeated_scenarios_are_refused():
+    with pytest.raises(InputError, match="unknown scenario 'nope'"):
+        select_scenarios(["nominal", "nope"])
+    with pytest.raises(InputError, match="twice"):
+        select_scenarios(["spike", "spike"])
+    assert [s.name for s in select_scenarios([])] == [s.name for s in BATTERY]
+
+
+def test_the_smoother_passes_nan_and_converges():
+    sm = Smoother(np.zeros(7), 1 / 240, 15.0)
+    ref = np.ones((240, 7))
+    ref[10] = np.nan
+    out = sm.follow(ref)
+    assert np.isnan(out[10]).all() and np.isfinite(out[11:]).all()
+    assert np.allclose(out[-1], 1.0, atol=0.01)

@@ -1,0 +1,113 @@
+"""The safety_validate stage: load the policy, run the battery through the layer, judge, gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from vla_kit.safety.envelope import Envelope
+from vla_kit.safety.perturb import ActionFault
+from vla_kit.safety.scenarios import select_scenarios
+from vla_kit.validate.battery import BatteryConfig, Gate, GateFailure, ScenarioResult, check_gate, run_battery, summary
+
+__all__ = ["ValidationResult", "run_safety_validate", "policy_sim_settings", "envelope_table"]
+
+
+@dataclass
+class ValidationResult:
+    """The battery's results, the gate's verdict and what the report records."""
+
+    results: list[ScenarioResult]
+    failures: list[GateFailure]
+    gate: Gate
+    config: BatteryConfig
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def rows(self) -> list[dict]:
+        return [r.row() for r in self.results]
+
+    def metrics(self) -> dict[str, Any]:
+        """Everything for ``metrics.json``: headline numbers, the verdict and one row per scenario."""
+        out = summary(self.results)
+        out.update({
+            "gate_passed": self.passed,
+            "gate_failures": [str(f) for f in self.failures],
+            "episodes_per_scenario": self.config.episodes,
+            "eval_seed": self.config.seed,
+            "task": self.config.task,
+            "policy_fault": None if self.config.policy_fault is None else self.config.policy_fault.kind,
+            "scenario_results": self.rows(),
+        })
+        return out
+
+    def focus(self, category: str) -> ScenarioResult | None:
+        """The scenario of ``category`` where the layer did most (for the trajectory plots)."""
+        pool = [r for r in self.results if r.scenario.category == category and r.trace is not None]
+        return max(pool, key=lambda r: r.intervention_rate, default=None)
+
+
+def policy_sim_settings(spec: Any) -> dict[str, Any]:
+    """Image size, start jitter and task family the policy was trained with (from its policy.json)."""
+    trained = (spec.provenance or {}).get("dataset", {})
+    tasks = trained.get("tasks") or ["reach"]
+    return {"image_size": int(spec.cameras.height), "start_jitter": float(trained.get("start_jitter", 0.0)),
+            "task": "reach" if "reach" in tasks else tasks[0]}
+
+
+def run_safety_validate(
+    policy_dir: str | Path,
+    envelope: Envelope,
+    *,
+    scenarios: list[str] | None = None,
+    episodes: int = 5,
+    seed: int = 777000,
+    execute_steps: int = 4,
+    max_frame_age: float = 0.15,
+    smoothing: float = 15.0,
+    policy_fault: str = "",
+    gate: Gate | None = None,
+    threads: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> ValidationResult:
+    """Validate the policy artifact at ``policy_dir`` against ``envelope`` (see :mod:`vla_kit.validate`).
+
+    Raises:
+        ArtifactError: the artifact is missing, malformed or fails its checksums.
+        InputError: an unknown scenario or fault name.
+    """
+    import torch
+
+    from vla_kit.policy import load_policy
+
+    torch.set_num_threads(threads)
+    policy = load_policy(policy_dir)
+    sim = policy_sim_settings(policy.spec)
+    fault = ActionFault(policy_fault, start=3, length=40) if policy_fault else None
+    config = BatteryConfig(episodes=episodes, seed=seed, task=sim["task"], image_size=sim["image_size"],
+                           start_jitter=sim["start_jitter"], execute_steps=execute_steps, max_frame_age=max_frame_age,
+                           smoothing=smoothing, policy_fault=fault)
+    chosen = select_scenarios(scenarios)
+    results = run_battery(policy.predict, envelope, chosen, config, progress=progress)
+    gate = gate or Gate()
+    return ValidationResult(results, check_gate(results, gate), gate, config)
+
+
+def envelope_table(envelope: Envelope):
+    """The per-joint limits the layer enforces, as a table (rad, rad/s, rad/s², rad/s³)."""
+    import pandas as pd
+
+    from vla_kit.robots.models import get_robot_model
+
+    lim = envelope.limits
+    names = get_robot_model(envelope.robot).joint_names
+    return pd.DataFrame({
+        "joint": names,
+        "q_min (rad)": np.round(lim.q_min, 4), "q_max (rad)": np.round(lim.q_max, 4),
+        "v_max (rad/s)": lim.v_max, "a_max (rad/s²)": lim.a_max, "j_max (rad/s³)": lim.j_max,
+    })
