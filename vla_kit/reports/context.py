@@ -170,11 +170,16 @@ def setup_notebook() -> None:
         pass
 
 
-def markdown(text: str):
-    """Display ``text`` as Markdown in the notebook (and in the HTML report)."""
-    from IPython.display import Markdown
+def markdown(text: str) -> None:
+    """Display ``text`` as Markdown in the notebook (and in the HTML report), right away.
 
-    return Markdown(text)
+    It displays itself rather than returning a display object, so a call inside an ``if`` or
+    before other statements of a cell shows up too (a returned object would only be shown as the
+    cell's last expression).
+    """
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
 
 
 def table(df, *, precision: int = 2, index: bool = False):

@@ -11,9 +11,11 @@ What each episode is judged on (:func:`judge_episode`), independently of the lay
   latched; a stale or late command (older than the watchdog timeout) and lost state reads (at
   the watchdog's count) must find the matching watchdog check; a frozen camera must be refused
   by the loop. The latency is cycles from the first faulty cycle to the first detection.
-* **separation**: cycles where a person was closer than the protective separation distance
-  ``S_p`` (ISO/TS 15066, of the motion under way when the cycle began; the layer's one-cycle
-  reaction is part of ``T_r``) and the arm was still driven rather than stopping.
+* **separation**: cycles where the arm was still driven (not stopping) although a person was
+  closer than the protective separation distance ``S_p`` (ISO/TS 15066, of the motion under way
+  when the cycle began; the layer's one-cycle reaction is part of ``T_r``) — measured from the
+  pose last sent, or from the measured pose with the robot's position uncertainty ``Z_r`` (which
+  ``S_p`` contains for exactly that lag) credited.
 * task success, the intervention rate (cycles the layer changed or stopped), e-stops.
 """
 
@@ -121,7 +123,8 @@ def judge_episode(trace: EpisodeTrace) -> EpisodeVerdict:
         moving = np.any(sent != prev, axis=1) & finite
         driven = have & moving & (trace.level < int(Level.DANGER))
         if driven.any():
-            gap = d[driven] - sp[driven]
+            z_r = env.separation.robot_uncertainty
+            gap = np.minimum(d[driven], trace.human_distance_measured[driven] + z_r) - sp[driven]
             margin = float(gap.min())
             breaches = int((gap < 0.0).sum())
     return EpisodeVerdict(

@@ -86,7 +86,9 @@ class EpisodeTrace:
         checks: ``(N,)`` tuples of the checks the layer recorded that cycle.
         cmd_age: ``(N,)`` s between the command's timestamp and the state's.
         state_valid: ``(N,)`` bool. missed: ``(N,)`` consecutive invalid reads so far.
-        human_distance, protective: ``(N,)`` m, NaN without a person.
+        human_distance, protective: ``(N,)`` m, NaN without a person: from the pose last sent (what
+            the layer knows) and the protective separation distance ``S_p`` of the motion under way.
+        human_distance_measured: ``(N,)`` m, the same from the measured pose.
         injected: fault kind -> ``(N,)`` bool, the cycles the fault was present at the layer.
         robot_faults: cycles a non-finite command reached the arm (it holds then).
         policy_errors: messages of policy calls that raised.
@@ -114,6 +116,7 @@ class EpisodeTrace:
     state_valid: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     missed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     human_distance: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    human_distance_measured: np.ndarray = field(default_factory=lambda: np.zeros(0))
     protective: np.ndarray = field(default_factory=lambda: np.zeros(0))
     injected: dict[str, np.ndarray] = field(default_factory=dict)
     robot_faults: int = 0
@@ -128,7 +131,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.rows: dict[str, list] = {k: [] for k in (
             "t", "q_cmd", "q_sent", "q_meas", "level", "intervened", "estop", "checks", "cmd_age", "state_valid",
-            "missed", "human_distance", "protective")}
+            "missed", "human_distance", "human_distance_measured", "protective")}
         self.injected: dict[str, list[bool]] = {k: [] for k in ("non_finite", "stale", "late", "state_lost")}
 
     def add(self, **row: object) -> None:
@@ -150,6 +153,7 @@ class _Recorder:
         trace.state_valid = np.asarray(r["state_valid"], dtype=bool)
         trace.missed = np.asarray(r["missed"], dtype=np.int32)
         trace.human_distance = np.asarray(r["human_distance"], dtype=np.float64)
+        trace.human_distance_measured = np.asarray(r["human_distance_measured"], dtype=np.float64)
         trace.protective = np.asarray(r["protective"], dtype=np.float64)
         trace.injected = {k: np.asarray(v, dtype=bool) for k, v in self.injected.items()}
         return trace
@@ -312,19 +316,22 @@ def run_guarded_episode(
             rec.injected["stale"].append(delayed and abs(age) > wd.command_timeout)
             rec.injected["late"].append(not fresh and not delayed and abs(age) > wd.command_timeout and late)
             rec.injected["state_lost"].append(lost and layer.missed_reads >= wd.max_missed_state_reads)
-            dist = sp = math.nan
+            dist = dist_meas = sp = math.nan
             if people is not None and sep is not None:
                 # What the layer could know when the cycle began: the person now, the arm where it
-                # was measured and where it was last sent (the nearer counts), and S_p of the motion
-                # already under way. Its one-cycle reaction is part of the reaction time T_r.
-                dist = min(sep.measure(people, q_meas)[0], sep.measure(people, prev_sent)[0])
+                # was last sent, and S_p of the motion already under way (its one-cycle reaction is
+                # part of the reaction time T_r). The measured arm is kept too: S_p's Z_r term must
+                # cover how far it lags what was sent.
+                dist = sep.measure(people, prev_sent)[0]
+                dist_meas = sep.measure(people, q_meas)[0]
                 sp = sep.distance_bound(sep.robot_terms(prev_v, prev_a, dt))
             if np.isfinite(sent).all():
                 v = (sent - prev_sent) / dt
                 prev_a, prev_v, prev_sent = (v - prev_v) / dt, v, sent
             rec.add(t=t, q_cmd=targets[k], q_sent=sent, q_meas=q_meas, level=int(dec.level), intervened=dec.intervened,
                     estop=dec.estop_latched, checks=tuple(dict.fromkeys(v.check.value for v in dec.violations)),
-                    cmd_age=age, state_valid=not lost, missed=layer.missed_reads, human_distance=dist, protective=sp)
+                    cmd_age=age, state_valid=not lost, missed=layer.missed_reads, human_distance=dist, human_distance_measured=dist_meas,
+                    protective=sp)
             if np.isfinite(sent).all():
                 last_q = sent
         if fresh:
