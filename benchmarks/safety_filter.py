@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
 
 import numpy as np
 
 from vla_kit.robots import get_robot_model
-from vla_kit.safety import Envelope, RobotState, SafetyLayer, StreamMonitor
-from vla_kit.safety.adversary import AdversarialCommands
-from vla_kit.safety.braking import braking_extent
+from vla_kit.safety import Envelope, RobotState, SafetyLayer
+from vla_kit.safety.stress import run_stress
 
 HOME = np.array([0.0, -0.3, 0.0, -2.0, 0.0, 1.8, 0.7])
 ALL_CHECKS = {
@@ -107,43 +105,11 @@ def timings(n: int) -> None:
 
 def stress(n: int, seed: int) -> int:
     """``n`` adversarial commands with every check on; returns the number of violations seen."""
-    layer, env = _layer({**ALL_CHECKS, "robot": "panda"})
-    lim, dt = env.limits, env.period
-    rng = np.random.default_rng(seed)
-    q = HOME.copy()
-    monitor = StreamMonitor(env, q)
-    stats: Counter = Counter()
-    violations = 0
-    source = AdversarialCommands(lim, dt, rng)
+    layer, _ = _layer({**ALL_CHECKS, "robot": "panda"})
     t0 = time.perf_counter()
-    while stats["commands"] < n:
-        cmd, new_segment = source.next(q)
-        if new_segment and source.toggle_reduced:
-            layer.set_reduced(not layer.reduced)
-        d = layer.filter(cmd, RobotState(q=q), dt)
-        q = d.command_sent
-        monitor.observe(q, dt)
-        kin = layer.model.forward(q)  # Cartesian keep-in: TCP box, elbow box, plane, tool cone
-        cart = ALL_CHECKS["cartesian"]
-        stats["cartesian"] += int(
-            np.any(kin.tcp_position < cart["tcp_box"]["min"]) or np.any(kin.tcp_position > cart["tcp_box"]["max"])
-            or np.any(kin.elbow_position < cart["elbow_box"]["min"]) or np.any(kin.elbow_position > cart["elbow_box"]["max"])
-            or min(kin.tcp_position[2], kin.elbow_position[2]) < cart["planes"][0]["offset"]
-            or np.degrees(np.arccos(-kin.tool_z[2])) > cart["tool_cone_deg"]
-        )
-        stats["commands"] += 1
-        stats["intervened"] += d.intervened
-        stats[d.level.name] += 1
-        if stats["commands"] % 100 == 0:
-            ext = braking_extent(monitor.q, monitor.v, monitor.a, dt, lim.a_max, lim.j_max)
-            stats["not_stoppable"] += int(np.any(ext.q_high > lim.q_max) or np.any(ext.q_low < lim.q_min))
-        if layer.estop_latched and layer.memory.at_rest:
-            stats["estops"] += 1
-            layer.reset_estop()
-            violations += monitor.report.total
-            monitor = StreamMonitor(env, q)
-    violations += monitor.report.total + stats["not_stoppable"] + stats["cartesian"]
+    stats = run_stress(layer, HOME, n, seed, stop_check_every=100)
     took = time.perf_counter() - t0
+    violations = stats["violations"] + stats["not_stoppable"] + stats["cartesian"]
     print(f"stress: {stats['commands']} commands in {took:.0f} s ({took / stats['commands'] * 1e6:.0f} us each incl. monitoring), "
           f"{stats['intervened']} intervened, {stats['estops']} e-stops reset, levels "
           f"{ {k: v for k, v in stats.items() if k.isupper()} }, not stoppable {stats['not_stoppable']}, "

@@ -13,9 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vla_kit.safety import RobotState, StreamMonitor
-from vla_kit.safety.adversary import AdversarialCommands
-from vla_kit.safety.braking import braking_extent
+from vla_kit.safety.stress import run_stress
 
 from tests.safety.streams import make_layer
 
@@ -23,41 +21,12 @@ CARTESIAN = {"tcp_box": {"min": [-0.2, -0.5, 0.1], "max": [0.75, 0.5, 1.0]}, "tc
              "tool_cone_deg": 60.0}
 
 
-def stress(cfg: dict, n: int, seed: int) -> dict[str, int]:
+def stress(cfg: dict, n: int, seed: int):
     layer, env = make_layer(cfg)
-    lim, dt = env.limits, env.period
-    rng = np.random.default_rng(seed)
-    q = (lim.q_min + lim.q_max) / 2
+    q = (env.limits.q_min + env.limits.q_max) / 2
     if env.robot == "panda":
         q = np.array([0.0, -0.3, 0.0, -2.0, 0.0, 1.8, 0.7])
-    monitor = StreamMonitor(env, q)
-    counts = {"commands": 0, "intervened": 0, "estops": 0, "not_stoppable": 0, "cartesian": 0, "violations": 0}
-    box = cfg.get("cartesian", {}).get("tcp_box")
-    source = AdversarialCommands(lim, dt, rng)
-    while counts["commands"] < n:
-        cmd, new_segment = source.next(q)
-        if new_segment and source.toggle_reduced:
-            layer.set_reduced(not layer.reduced)
-        d = layer.filter(cmd, RobotState(q=q), dt)
-        q = d.command_sent
-        monitor.observe(q, dt)
-        counts["commands"] += 1
-        counts["intervened"] += d.intervened
-        if box is not None:  # the TCP never leaves its box, the tool never leaves its cone
-            kin = layer.model.forward(q)
-            p = kin.tcp_position
-            counts["cartesian"] += int(np.any(p < box["min"]) or np.any(p > box["max"]))
-            counts["cartesian"] += int(np.degrees(np.arccos(-kin.tool_z[2])) > cfg["cartesian"]["tool_cone_deg"])
-        if counts["commands"] % 50 == 0:
-            ext = braking_extent(monitor.q, monitor.v, monitor.a, dt, lim.a_max, lim.j_max)
-            counts["not_stoppable"] += int(np.any(ext.q_high > lim.q_max) or np.any(ext.q_low < lim.q_min))
-        if layer.estop_latched and layer.memory.at_rest:
-            counts["estops"] += 1
-            layer.reset_estop()
-            counts["violations"] += monitor.report.total  # keep what the old monitor saw
-            monitor = StreamMonitor(env, q)  # the layer restarts from rest here too
-    counts["violations"] += monitor.report.total
-    return counts
+    return run_stress(layer, q, n, seed)
 
 
 @pytest.mark.parametrize(
