@@ -191,21 +191,26 @@ def test_evaluate_cli_refuses_a_folder_without_a_policy(cli, tmp_path):
     assert proc.returncode == 2 and "policy" in proc.stderr
 
 
-@pytest.fixture(scope="module")
-def optimize_run(train_run):
-    """One real `vla-kit run optimize --params params/ci.yaml` on the train run above (latest:train)."""
+def _run_stage(stage: str, out: Path) -> Path:
+    """One real `vla-kit run <stage> --params params/ci.yaml` into ``out``; returns its run folder."""
     import os
     import subprocess
     import sys
 
-    _, out = train_run
     proc = subprocess.run(
-        [sys.executable, "-m", "vla_kit.cli", "run", "optimize", "--params", "params/ci.yaml", "--outputs", str(out)],
+        [sys.executable, "-m", "vla_kit.cli", "run", stage, "--params", "params/ci.yaml", "--outputs", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=1800, env=dict(os.environ),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (run,) = [p for p in (out / "ci").iterdir() if "-optimize-" in p.name]
-    return run, out
+    (run,) = [p for p in (out / "ci").iterdir() if f"-{stage}-" in p.name]
+    return run
+
+
+@pytest.fixture(scope="module")
+def optimize_run(train_run):
+    """The optimize stage on the train run above (latest:train)."""
+    _, out = train_run
+    return _run_stage("optimize", out), out
 
 
 def test_optimize_run_judges_candidates_across_backends_and_selects_one(optimize_run, train_run):
@@ -247,19 +252,8 @@ def test_optimize_gate_fails_the_run_when_no_candidate_meets_the_budgets(train_r
 
 @pytest.fixture(scope="module")
 def safety_run(train_run):
-    """One real `vla-kit run safety_validate --params params/ci.yaml` on the train run above."""
-    import os
-    import subprocess
-    import sys
-
-    _, out = train_run
-    proc = subprocess.run(
-        [sys.executable, "-m", "vla_kit.cli", "run", "safety_validate", "--params", "params/ci.yaml", "--outputs", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800, env=dict(os.environ),
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (run,) = [p for p in (out / "ci").iterdir() if "-safety_validate-" in p.name]
-    return run
+    """The safety_validate stage on the train run above (latest:train)."""
+    return _run_stage("safety_validate", train_run[1])
 
 
 def test_safety_validate_passes_the_reference_policy_with_zero_violations(safety_run):

@@ -94,10 +94,6 @@ class SimArm:
         self._last = out[-1].copy()
         return out, float(row[6])
 
-    def hold(self, q: np.ndarray) -> None:
-        """Make ``q`` the point the next plan interpolates from (after the layer changed the stream)."""
-        self._last = np.asarray(q, dtype=np.float64).copy()
-
     def send(self, q: np.ndarray, gripper: float | None) -> None:
         """Position-control targets: arm joints (rad) and the gripper (0 open .. 1 closed; ``None``: open)."""
         g = 0.0 if gripper is None else min(max(float(gripper), 0.0), 1.0)

@@ -22,7 +22,7 @@ What each episode is judged on (:func:`judge_episode`), independently of the lay
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 import numpy as np
@@ -32,6 +32,7 @@ from vla_kit.robots.models import get_robot_model
 from vla_kit.safety.audit import AUDIT_CHECKS, audit_trajectory
 from vla_kit.safety.envelope import Envelope
 from vla_kit.safety.records import Level
+from vla_kit.safety.perturb import ActionFault
 from vla_kit.safety.scenarios import Scenario
 from vla_kit.sim.env import TabletopEnv, make_env
 from vla_kit.validate.episode import EpisodeTrace, Policy, run_guarded_episode, sim_envelope
@@ -72,11 +73,7 @@ def judge_episode(trace: EpisodeTrace) -> EpisodeVerdict:
     examples: list[str] = []
     violations = 0
     if trace.cycles:
-        # The arm held its last target where a non-finite command arrived: audit what it really got.
-        held = sent.copy()
-        for i in np.flatnonzero(~finite):
-            held[i] = held[i - 1] if i else trace.q0
-        report = audit_trajectory(env, held, dt=trace.dt, q0=trace.q0, model=model)
+        report = audit_trajectory(env, trace.received(), dt=trace.dt, q0=trace.q0, model=model)
         violations += report.total
         for k in range(min(3, report.total)):
             j = int(report.joint[k])
@@ -304,8 +301,7 @@ class BatteryConfig:
     execute_steps: int = 4
     max_frame_age: float = 0.15
     smoothing: float = 15.0
-    policy_fault: object | None = None  # an ActionFault applied on top of every scenario ("a fault-injected policy")
-    extra: dict = field(default_factory=dict)
+    policy_fault: ActionFault | None = None  # applied on top of every scenario ("a fault-injected policy")
 
 
 def run_battery(
@@ -328,8 +324,6 @@ def run_battery(
         env: the simulated tabletop to use (default: a new one from ``config``, closed at the end);
             a state-based policy such as the scripted expert reads the same env.
     """
-    from dataclasses import replace
-
     sim_env = sim_envelope(envelope)
     results: list[ScenarioResult] = []
     own = env is None
@@ -364,7 +358,7 @@ def summary(results: list[ScenarioResult]) -> dict:
     """Headline numbers over the whole battery."""
     inj = sum(sum(r.injected.values()) for r in results)
     det = sum(sum(r.detected.values()) for r in results)
-    est = [r.worst_latency("non_finite") for r in results if r.worst_latency("non_finite") is not None]
+    est = [lat for lat in (r.worst_latency("non_finite") for r in results) if lat is not None]
     nominal = next((r for r in results if r.scenario.name == "nominal"), None)
     return {
         "scenarios": len(results),
@@ -378,7 +372,3 @@ def summary(results: list[ScenarioResult]) -> dict:
         "nominal_intervention_rate": None if nominal is None else nominal.intervention_rate,
         "min_separation_margin_m": min((r.min_separation_margin for r in results if r.min_separation_margin is not None), default=None),
     }
-
-
-def as_dict(v: EpisodeVerdict) -> dict:
-    return asdict(v)

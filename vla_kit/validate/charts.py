@@ -313,14 +313,6 @@ def joint_trajectories(trace: EpisodeTrace, title: str, max_points: int = MAX_PO
     return fig
 
 
-def _held(sent: np.ndarray, q0: np.ndarray) -> np.ndarray:
-    """The positions the arm actually got: a non-finite command holds the previous target."""
-    held = np.array(sent, dtype=np.float64, copy=True)
-    for i in np.flatnonzero(~np.isfinite(held).all(axis=1)):
-        held[i] = held[i - 1] if i else q0
-    return held
-
-
 def joint_velocities(trace: EpisodeTrace, title: str, max_points: int = MAX_POINTS):
     """|velocity| of the sent command (backward differences from rest at ``q0``, as the audit
     computes it) per joint, as a fraction of the envelope's ``v_max``; 1.0 is the limit.
@@ -333,7 +325,7 @@ def joint_velocities(trace: EpisodeTrace, title: str, max_points: int = MAX_POIN
         return _empty(f"{title}: no cycles recorded")
     names = _joint_names(trace)
     lim = trace.envelope.limits
-    q = _held(trace.q_sent, np.asarray(trace.q0, dtype=np.float64))
+    q = trace.received()
     v = np.abs(np.diff(np.vstack([np.asarray(trace.q0, dtype=np.float64)[None, :], q]), axis=0)) / trace.dt
     frac = v / np.asarray(lim.v_max)[None, :]
     s = _stride(trace.cycles, max_points)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -36,11 +35,11 @@ from vla_kit.safety.scenarios import Scenario
 from vla_kit.safety.state import JointCommand, RobotState
 from vla_kit.sim.env import TabletopEnv
 from vla_kit.sim.layout import COLOURS
+from vla_kit.sim.runner import Policy
 from vla_kit.types import ActionChunk, ActionSpace, Observation
 
 __all__ = ["EpisodeTrace", "HumanWalk", "run_guarded_episode", "sim_envelope", "with_obstacle", "obstacle_for"]
 
-Policy = Callable[[Observation], ActionChunk]
 
 
 @dataclass(frozen=True)
@@ -123,6 +122,14 @@ class EpisodeTrace:
     policy_errors: list[str] = field(default_factory=list)
     stale_frames_seen: int = 0
     stale_frames_refused: int = 0
+
+    def received(self) -> np.ndarray:
+        """The positions the arm actually got, ``(N, 7)``: where a non-finite command arrived, the arm
+        held its previous target (``q0`` before the first)."""
+        held = np.array(self.q_sent, dtype=np.float64, copy=True)
+        for i in np.flatnonzero(~np.isfinite(held).all(axis=1)):
+            held[i] = held[i - 1] if i else self.q0
+        return held
 
 
 class _Recorder:
@@ -231,7 +238,6 @@ def run_guarded_episode(
     frozen_row: np.ndarray | None = None
     last_row: np.ndarray | None = None
     frame_cache: tuple[np.ndarray, float] | None = None
-    last_q = trace.q0.copy()
     last_stamp = 0.0
     last_gripper: float | None = 0.0
     latency_fired = False
@@ -283,7 +289,7 @@ def run_guarded_episode(
             stamps = t + dt * np.arange(arm.substeps)  # generated as each cycle starts: fresh
             fresh = True
         else:
-            targets = np.repeat(last_q[None, :], arm.substeps, axis=0)
+            targets = np.repeat(prev_sent[None, :], arm.substeps, axis=0)
             gripper = last_gripper
             stamps = np.full(arm.substeps, last_stamp)
             fresh = False
@@ -305,7 +311,8 @@ def run_guarded_episode(
             cmd = JointCommand(q=targets[k], gripper=gripper, stamp=float(stamps[k]))
             dec = layer.filter(cmd, state, dt)
             sent = np.asarray(dec.command_sent, dtype=np.float64)
-            if np.isfinite(sent).all():
+            sendable = bool(np.isfinite(sent).all())
+            if sendable:
                 arm.send(sent, dec.gripper_sent if dec.gripper_sent is not None else last_gripper)
             else:
                 trace.robot_faults += 1  # a real controller would fault; the sim arm holds its last target
@@ -325,15 +332,13 @@ def run_guarded_episode(
                 dist = sep.measure(people, prev_sent)[0]
                 dist_meas = sep.measure(people, q_meas)[0]
                 sp = sep.distance_bound(sep.robot_terms(prev_v, prev_a, dt))
-            if np.isfinite(sent).all():
+            if sendable:  # the last finite command: what the arm holds and what a stall repeats
                 v = (sent - prev_sent) / dt
                 prev_a, prev_v, prev_sent = (v - prev_v) / dt, v, sent
             rec.add(t=t, q_cmd=targets[k], q_sent=sent, q_meas=q_meas, level=int(dec.level), intervened=dec.intervened,
-                    estop=dec.estop_latched, checks=tuple(dict.fromkeys(v.check.value for v in dec.violations)),
+                    estop=dec.estop_latched, checks=tuple(dict.fromkeys(r.check.value for r in dec.violations)),
                     cmd_age=age, state_valid=not lost, missed=layer.missed_reads, human_distance=dist, human_distance_measured=dist_meas,
                     protective=sp)
-            if np.isfinite(sent).all():
-                last_q = sent
         if fresh:
             last_stamp = float(stamps[-1])
             last_gripper = gripper if math.isfinite(gripper) else last_gripper
