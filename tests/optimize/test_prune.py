@@ -155,3 +155,23 @@ def test_finetune_without_the_dataset_is_an_input_error(parent, tmp_path, ctx, n
     with pytest.raises(InputError, match="needs the training dataset"):
         run(parent, tmp_path, name, replace(ctx, dataset_root=None))
     assert not (tmp_path / "chain" / f"1-{name}").exists()
+
+
+def test_chains_sharing_a_prefix_build_it_once_and_each_is_charged_its_whole_cost(parent, tmp_path, ctx):
+    from vla_kit.optimize import chain_key
+
+    built: dict = {}
+    logged: list[str] = []
+    ctx = replace(ctx, finetune_steps=2, log=logged.append)
+    prune = parse_step({"prune-structured": {"ffn_keep": 0.5}}, "test")
+    short = build_chain([prune], parent, tmp_path / "a", ctx, built)
+    long = build_chain([prune, parse_step("onnx", "test")], parent, tmp_path / "b", ctx, built)
+    assert verify_artifact(long).lineage[-2].parent_sha256 == sha256_file(Path(parent) / CHECKSUMS_FILE)
+    assert verify_artifact(long).lineage[-1].parent_sha256 == sha256_file(short / CHECKSUMS_FILE)  # built on a's pruned model
+    assert not (tmp_path / "b" / "1-prune-structured").exists()  # no second fine-tune
+    assert any("already built" in m for m in logged)
+    whole, first = built[chain_key([prune, parse_step("onnx", "test")])][1], built[chain_key([prune])][1]
+    assert whole > first > 0
+    # other options are another chain: not reused
+    other = build_chain([parse_step({"prune-structured": {"ffn_keep": 0.75}}, "test")], parent, tmp_path / "c", ctx, built)
+    assert other == tmp_path / "c" / "1-prune-structured"

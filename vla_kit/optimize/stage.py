@@ -34,7 +34,7 @@ from vla_kit.optimize.judge import (
     save_observations,
 )
 from vla_kit.optimize.select import Budgets, explain_selection, select_candidate
-from vla_kit.optimize.techniques import OptimizeContext, Step, build_chain, get_technique, parse_step
+from vla_kit.optimize.techniques import OptimizeContext, Step, build_chain, chain_key, get_technique, parse_step
 from vla_kit.policy.artifact import CHECKSUMS_FILE, resolve_artifact_dir, sha256_file, verify_artifact
 from vla_kit.policy.backends import get_backend
 from vla_kit.policy.spec import PolicySpec
@@ -247,6 +247,7 @@ def run_optimize(
     artifacts: dict[str, Path] = {}
     base_outputs: np.ndarray | None = None
     base_success: list[bool] = []
+    built: dict[tuple[str, ...], tuple[Path, float]] = {}  # chain prefixes already built, shared by the candidates
 
     for cand in [Candidate(BASELINE, (), "torch"), *candidates]:
         log(f"[{len(rows) + 1}/{len(candidates) + 1}] {cand.name}: {cand.describe()}")
@@ -260,14 +261,15 @@ def run_optimize(
             continue
         t0 = time.perf_counter()
         try:
-            folder = build_chain(cand.steps, source, workdir / cand.name, ctx) if cand.steps else source
+            folder = build_chain(cand.steps, source, workdir / cand.name, ctx, built) if cand.steps else source
             cspec = verify_artifact(folder)
         except Exception as exc:  # noqa: BLE001 - a failed build is a row, the run goes on
             row["status"] = f"error: {_short(f'{type(exc).__name__}: {exc}')}"
             row["build_s"] = round(time.perf_counter() - t0, 2)
             log(f"    {row['status']}")
             continue
-        row["build_s"] = round(time.perf_counter() - t0, 2)
+        # the whole chain's cost, shared prefixes included: what building this candidate alone takes
+        row["build_s"] = round(built[chain_key(cand.steps)][1] if cand.steps else 0.0, 2)
         backend = cand.backend or cspec.backend
         size = artifact_size_bytes(folder)
         row.update(backend=backend, precision=_precision(cspec), size_bytes=size, size_mib=size / 2**20, artifact=str(folder))

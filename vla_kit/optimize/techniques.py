@@ -29,6 +29,7 @@ no GPU) or ``None``; the optimize stage marks such a candidate ``skipped: <reaso
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = [
     "parse_step",
     "write_derived",
     "build_chain",
+    "chain_key",
 ]
 
 
@@ -193,11 +195,29 @@ def write_derived(
     return write_artifact(target, new_spec, write_files)
 
 
-def build_chain(steps: Sequence[Step], base: str | Path, workdir: str | Path, ctx: OptimizeContext) -> Path:
+def chain_key(steps: Sequence[Step]) -> tuple[str, ...]:
+    """What identifies a chain (or a prefix of one): each step's technique and every option value."""
+    return tuple(f"{s.technique}:{s.options.model_dump_json()}" for s in steps)
+
+
+def build_chain(
+    steps: Sequence[Step],
+    base: str | Path,
+    workdir: str | Path,
+    ctx: OptimizeContext,
+    built: dict[tuple[str, ...], tuple[Path, float]] | None = None,
+) -> Path:
     """Apply ``steps`` in order starting from ``base``; the last artifact's folder.
 
     Each step writes ``workdir/<i>-<technique>``. A step whose source backend it does not accept
     fails before any work, naming the chain position.
+
+    Args:
+        built: shared between the chains of one run, keyed by :func:`chain_key` of a prefix: the
+            folder that prefix built and the seconds the whole prefix took. A chain whose first
+            steps another chain already built (``prune-structured → onnx`` and ``prune-structured →
+            onnx → ort-int8-dynamic``) starts from that folder instead of fine-tuning again, and
+            ``built[chain_key(steps)][1]`` is what the chain cost to build end to end.
 
     Raises:
         InputError: a step cannot start from the previous artifact's backend.
@@ -206,7 +226,15 @@ def build_chain(steps: Sequence[Step], base: str | Path, workdir: str | Path, ct
     current = resolve_artifact_dir(base)
     spec = verify_artifact(current)
     workdir = Path(workdir)
+    built = {} if built is None else built
+    seconds = 0.0
     for i, step in enumerate(steps):
+        key = chain_key(steps[: i + 1])
+        if key in built:
+            current, seconds = built[key]
+            spec = verify_artifact(current)
+            ctx.log(f"step {i + 1}/{len(steps)}: {step.describe()} (already built: {current})")
+            continue
         technique = get_technique(step.technique)
         if spec.backend not in technique.accepts:
             raise InputError(
@@ -215,6 +243,9 @@ def build_chain(steps: Sequence[Step], base: str | Path, workdir: str | Path, ct
             )
         target = workdir / f"{i + 1}-{step.technique}"
         ctx.log(f"step {i + 1}/{len(steps)}: {step.describe()}")
+        t0 = time.perf_counter()
         technique.apply(current, spec, target, ctx, step.options)
         current, spec = target, verify_artifact(target)
+        seconds += time.perf_counter() - t0
+        built[key] = (current, seconds)
     return current
