@@ -17,13 +17,13 @@ import numpy as np
 from vla_kit.safety.braking import braking_extent, ramp_dv
 from vla_kit.safety.cartesian import CartesianGuard, CartesianReport
 from vla_kit.safety.checks import PlanLimits, backward_differences, stop_feasible
+from vla_kit.safety.kernels import furthest_stoppable_joints
 from vla_kit.safety.records import Check
 from vla_kit.safety.state import Memory
 
 __all__ = ["furthest_stoppable", "cartesian_verdict", "CartesianOutcome", "furthest_cartesian"]
 
 _GRID = np.arange(1, 17, dtype=np.float64) / 16.0  # fractions of the way from the braking step to a target
-_FINE = np.arange(1, 33, dtype=np.float64) / 32.0
 _WINDOW = np.arange(8, -8, -1, dtype=np.float64) / 256.0  # around last cycle's fraction, highest first
 _ONE = np.ones(1)
 
@@ -33,7 +33,9 @@ def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: Pla
     """Per joint, the point nearest ``q_c`` on the segment from ``q_fb`` from which the joint can still stop.
 
     Only joints that cannot stop from ``q_c`` are searched, on a 32-point grid: the answer is
-    within 1/32 of the segment (at most ``2 h^3 J / 32`` rad) of the best one.
+    within 1/32 of the segment (at most ``2 h^3 J / 32`` rad) of the best one. The search runs
+    per joint in compiled code (:func:`vla_kit.safety.kernels.furthest_stoppable_joints`), from
+    the grid's far end down to the first point the exact closed form accepts.
 
     Args:
         q_fb: the braking step (rad). q_c: the command clipped into the direct intervals (rad).
@@ -46,15 +48,9 @@ def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: Pla
         cheap_ok = stop_feasible(q_c, v, a, plan, h, cheap_only=True)[0]
         if cheap_ok.all():
             return q_c
-    bad = np.flatnonzero(~cheap_ok)  # the grid ends at q_c itself, so it also settles these joints exactly
-    d = q_c[bad] - q_fb[bad]
-    cand = q_fb[bad] + _FINE[:, None] * d  # (32, n_bad), ordered from the braking step to q_c
-    v, a, _ = backward_differences(cand, mem.q[bad], mem.v[bad], mem.a[bad], h)
-    feas, _, _ = stop_feasible(cand, v, a, plan.take(bad), h, exact=True)  # near a limit nearly every point is a hard one
-    last = len(_FINE) - 1
-    best = last - np.argmax(feas[::-1], axis=0)  # furthest feasible grid point per joint
-    out = q_c.copy()
-    out[bad] = np.where(feas.any(axis=0), cand[best, np.arange(bad.size)], q_fb[bad])
+    out = q_c.copy()  # the grid ends at q_c itself, so the search also settles the joints the cheap bound refused exactly
+    furthest_stoppable_joints(out, q_fb, q_c, np.flatnonzero(~cheap_ok), mem.q, mem.v, mem.a, h, plan.q_lo, plan.q_hi, plan.v,
+                              plan.a, plan.j, plan.pos_tol)
     return out
 
 

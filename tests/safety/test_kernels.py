@@ -1,0 +1,98 @@
+"""The compiled kernels give the numpy reference's numbers bit for bit (random and adversarial states)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vla_kit.robots import get_robot_model
+from vla_kit.safety import Envelope
+from vla_kit.safety.braking import braking_extent
+from vla_kit.safety.checks import PlanLimits, backward_differences, plan_limits, stop_feasible
+from vla_kit.safety.kernels import braking_extent_1, furthest_stoppable_joints, stop_feasible_1
+from vla_kit.safety.search import furthest_stoppable
+from vla_kit.safety.state import Memory
+
+_FINE = np.arange(1, 33, dtype=np.float64) / 32.0  # the search grid
+finite = dict(allow_nan=False, allow_infinity=False)
+# Any state, not just realistic ones: velocities and accelerations well past the limits, both signs,
+# exact zeros, tiny values and subnormals (the kernels must agree where the law itself is strained).
+values = st.one_of(st.floats(-1e4, 1e4, **finite), st.sampled_from([0.0, -0.0, 1e-300, -1e-300, 5e-324, 1e-12, -1e-12]))
+limits = st.tuples(st.sampled_from([0.0005, 0.001, 0.002, 0.004, 1 / 240, 0.01]), st.floats(0.5, 50.0), st.floats(10.0, 50000.0))
+
+
+def _same(x: float, y: float) -> bool:
+    return x == y or (np.isnan(x) and np.isnan(y))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(-10.0, 10.0, **finite), values, values, limits)
+def test_one_joint_braking_extent_is_the_reference_bit_for_bit(q, v, a, lim):
+    h, a_max, j_max = lim
+    ref = braking_extent(np.array(q), np.array(v), np.array(a), h, np.array(a_max), np.array(j_max))
+    got = braking_extent_1(q, v, a, h, a_max, j_max)
+    for name, x in zip(("q_stop", "q_low", "q_high", "v_peak"), got[:4]):
+        assert _same(x, float(getattr(ref, name))), (name, x, float(getattr(ref, name)))
+    assert got[4] == bool(ref.exact)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.floats(-3.0, 3.0, **finite), values, values, limits, st.floats(0.01, 5.0), st.sampled_from([0.0, 1e-9, 1e-6]))
+def test_one_joint_stop_feasibility_is_the_reference(q, v, a, lim, v_lim, tol):
+    h, a_max, j_max = lim
+    plan = PlanLimits(*(np.array([x]) for x in (-2.9, 2.9, v_lim, a_max, j_max, 1.0)), tol)
+    ref = stop_feasible(np.array([q]), np.array([v]), np.array([a]), plan, h, exact=True)[0]
+    assert stop_feasible_1(q, v, a, h, -2.9, 2.9, v_lim, a_max, j_max, tol) == bool(ref[0])
+
+
+def _reference_search(q_fb, q_c, bad, mem, plan, h):
+    """The numpy search the kernel replaced: the whole 32-point grid, the furthest feasible point."""
+    d = q_c[bad] - q_fb[bad]
+    cand = q_fb[bad] + _FINE[:, None] * d
+    v, a, _ = backward_differences(cand, mem.q[bad], mem.v[bad], mem.a[bad], h)
+    feas, _, _ = stop_feasible(cand, v, a, plan.take(bad), h, exact=True)
+    best = len(_FINE) - 1 - np.argmax(feas[::-1], axis=0)
+    out = q_c.copy()
+    out[bad] = np.where(feas.any(axis=0), cand[best, np.arange(bad.size)], q_fb[bad])
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.001, 0.002, 1 / 240]), st.floats(0.0, 1.0))
+def test_the_clamping_search_picks_the_reference_point_near_the_limits(seed, h, edge):
+    """Joints moving fast towards (or just inside) their limits: where the search is hard."""
+    rng = np.random.default_rng(seed)
+    lim = Envelope.from_dict({}).limits
+    plan = plan_limits(lim, h, h)
+    n = lim.q_min.shape[0]
+    span = plan.q_hi - plan.q_lo
+    q_prev = plan.q_hi - edge * 0.2 * span * rng.uniform(0, 1, n)
+    v_prev = rng.uniform(-1, 1, n) * plan.v
+    a_prev = rng.uniform(-1, 1, n) * plan.a
+    mem = Memory(q=q_prev, v=v_prev, a=a_prev, q_lo=plan.q_lo, q_hi=plan.q_hi, tcp=None, allowance={})
+    q_fb = q_prev + h * (v_prev + h * rng.uniform(-1, 1, n) * plan.a * 0.5)
+    q_c = np.clip(q_fb + rng.uniform(-1, 1, n) * plan.step, plan.q_lo, plan.q_hi)
+    bad = np.flatnonzero(rng.uniform(0, 1, n) < 0.7)
+    ref = _reference_search(q_fb, q_c, bad, mem, plan, h)
+    got = q_c.copy()
+    furthest_stoppable_joints(got, q_fb, q_c, bad.astype(np.int64), mem.q, mem.v, mem.a, h, plan.q_lo, plan.q_hi, plan.v, plan.a,
+                              plan.j, plan.pos_tol)
+    assert np.array_equal(got, ref)
+    assert np.array_equal(furthest_stoppable(q_fb, q_c, mem, plan, h, cheap_ok=~np.isin(np.arange(n), bad)), ref)
+
+
+def test_a_layer_built_in_a_fresh_process_has_its_kernels_compiled_before_the_first_cycle():
+    import subprocess
+    import sys
+
+    code = ("import time, numpy as np\n"
+            "from vla_kit.robots import get_robot_model\n"
+            "from vla_kit.safety import Envelope, SafetyLayer\n"
+            "from vla_kit.safety import kernels\n"
+            "layer = SafetyLayer(Envelope.from_dict({}), get_robot_model('panda'))\n"
+            "print(bool(kernels.furthest_stoppable_joints.signatures))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+    assert get_robot_model("panda").dof == 7
