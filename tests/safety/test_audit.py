@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from vla_kit.errors import InputError
@@ -94,6 +94,10 @@ segments = st.lists(st.tuples(st.sampled_from(["towards", "flip", "jerk", "noise
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cartesian=st.booleans(), mode=st.sampled_from(["clamp", "reject"]), plan=segments,
        jitter=st.lists(st.floats(-0.1, 0.1), min_size=7, max_size=7))
+# A braking step edging past a TCP speed limit planned to the last digit (0.800023 m/s against 0.8):
+# fixed by CartesianGuard's planning headroom.
+@example(cartesian=True, mode="clamp", plan=[("towards", 39, 1.0, 0), ("noise", 56, 1.125, 134437), ("towards", 3, 1.0, 0)],
+         jitter=[0.0, 0.0, 0.0, 0.0, 0.0, -0.0625, 0.0])
 def test_an_audit_of_the_layers_output_is_always_clean(cartesian, mode, plan, jitter):
     layer, env = make_layer({"on_violation": mode, **(CARTESIAN if cartesian else {})})
     q0 = PANDA_HOME + np.array(jitter)
