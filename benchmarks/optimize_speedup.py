@@ -72,15 +72,16 @@ def main() -> int:
     print()
     print(f"policy {policy}  threads {threads}  episodes {judge.eval_episodes}  host peaks: "
           + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items() if v))
-    print(f"{'candidate':<20}{'status':<16}{'p50 ms':>8}{'p99 ms':>8}{'speedup':>9}{'success':>9}{'Δ pp [95% CI]':>20}{'GFLOP/s':>9}{'of peak':>9}")
+    w = max(len(r["name"]) for r in rows) + 2
+    print(f"{'candidate':<{w}}{'status':<16}{'p50 ms':>8}{'p99 ms':>8}{'speedup':>9}{'success':>9}{'Δ pp [95% CI]':>20}{'GFLOP/s':>9}{'of peak':>9}")
     for r in rows:
         status = r["status"] if len(r["status"]) <= 15 else r["status"][:14] + "…"
         if not math.isfinite(r.get("latency_p50_ms", math.nan)):
-            print(f"{r['name']:<20}{status:<16}")
+            print(f"{r['name']:<{w}}{status:<16}")
             continue
         ci = f"{r.get('success_diff_pp', 0):+.0f} [{r.get('success_diff_ci_low_pp', 0):+.0f}, {r.get('success_diff_ci_high_pp', 0):+.0f}]"
         eff = r.get("roofline_efficiency")
-        print(f"{r['name']:<20}{status:<16}{r['latency_p50_ms']:>8.2f}{r['latency_p99_ms']:>8.2f}{r['speedup']:>8.2f}x"
+        print(f"{r['name']:<{w}}{status:<16}{r['latency_p50_ms']:>8.2f}{r['latency_p99_ms']:>8.2f}{r['speedup']:>8.2f}x"
               f"{100 * r['success_rate']:>8.0f}%{ci:>20}{r['achieved_gflops']:>9.1f}{'' if eff is None else f'{100 * eff:.1f}%':>9}")
     m = result.metrics()
     kept = m["best_speedup_within_2pp"]

@@ -5,9 +5,10 @@ transform ``pre_i @ Rz(q_i) @ post_i``: a URDF joint has its ``<origin>`` in ``p
 in ``post``; a standard Denavit-Hartenberg joint has identity in ``pre`` and
 ``Tz(d) Tx(a) Rx(alpha)`` in ``post``. Both conventions therefore run through the same code.
 
-Forward kinematics is plain numpy, batched over any leading shape, and cheap enough for every
+Forward kinematics is batched over any leading shape and cheap enough for several calls every
 control cycle: each joint transform is ``cos(q) C + sin(q) S + K`` with the three 4x4 matrices
-precomputed, so a 7-DoF pose costs one broadcast and seven 4x4 products.
+precomputed, so a 7-DoF pose is seven 4x4 products, run in compiled code
+(:func:`vla_kit.robots.fk_kernel.chain_frames`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vla_kit.errors import InputError
+from vla_kit.robots.fk_kernel import chain_frames
 
 __all__ = [
     "RobotModel",
@@ -69,9 +71,6 @@ def rpy_matrix(xyz: tuple[float, float, float], rpy: tuple[float, float, float])
 def dh_transform(d: float, a: float, alpha: float) -> np.ndarray:
     """The fixed part ``Tz(d) Tx(a) Rx(alpha)`` of a standard DH joint (the ``Rz(theta)`` comes first)."""
     return translation(0.0, 0.0, d) @ translation(a, 0.0, 0.0) @ rot_x(alpha)
-
-
-_EYE = np.eye(4)
 
 
 def _readonly(values: object, n: int, what: str) -> np.ndarray:
@@ -200,30 +199,11 @@ class RobotModel:
         if q.ndim < 1 or q.shape[-1] != self.dof:
             raise InputError("q", f"expected shape (..., {self.dof}) for robot {self.name!r}, got {q.shape}")
         n = self.dof
-        if q.ndim == 1:  # the per-cycle case: plain 4x4 products written in place
-            c = np.cos(q)[:, None, None]
-            s = np.sin(q)[:, None, None]
-            joint = c * self._cos + s * self._sin + self._const
-            frames = np.empty((n + 2, 4, 4))
-            frames[0] = _EYE
-            t = frames[1] = joint[0]
-            for i in range(1, n):
-                t = np.matmul(t, joint[i], out=frames[i + 1])
-            np.matmul(t, self.tool, out=frames[-1])
-            return Kinematics(frames=frames, elbow_index=self.elbow_index)
         lead = q.shape[:-1]
-        qt = q.reshape(-1, n).T  # (n, B): one slab of 4x4 products per joint
-        c = np.cos(qt)[..., None, None]
-        s = np.sin(qt)[..., None, None]
-        joint = c * self._cos[:, None] + s * self._sin[:, None] + self._const[:, None]
-        slabs = np.empty((n + 2,) + qt.shape[1:] + (4, 4))
-        slabs[0] = _EYE
-        t = slabs[1] = joint[0]
-        for i in range(1, n):
-            t = np.matmul(t, joint[i], out=slabs[i + 1])
-        np.matmul(t, self.tool, out=slabs[-1])
-        frames = slabs.transpose(1, 0, 2, 3).reshape(lead + (n + 2, 4, 4))
-        return Kinematics(frames=frames, elbow_index=self.elbow_index)
+        flat = np.ascontiguousarray(q.reshape(-1, n))
+        frames = np.empty((flat.shape[0], n + 2, 4, 4))
+        chain_frames(flat, self._cos, self._sin, self._const, self.tool, frames)
+        return Kinematics(frames=frames.reshape(lead + (n + 2, 4, 4)), elbow_index=self.elbow_index)
 
     def lever_arms(self) -> np.ndarray:
         """Upper bound (m) on the distance from each joint's axis to the TCP, over all configurations.

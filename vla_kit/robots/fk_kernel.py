@@ -1,0 +1,42 @@
+"""Compiled forward kinematics of a revolute chain: one loop per configuration, no temporaries.
+
+Each joint ``i`` is ``cos(q_i) C_i + sin(q_i) S_i + K_i`` (see :mod:`vla_kit.robots.kinematics`);
+the frames are the running products of those, then the tool transform. In numpy a single 7-DoF
+pose costs about fifteen microseconds of per-call overhead, which the safety layer pays several
+times a cycle; compiled (numba, cached next to this file) it is well under one. The arithmetic is
+a plain 4x4 product, all four rows, so a non-finite joint value spreads exactly as it does in
+numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["chain_frames"]
+
+
+@njit(cache=True)
+def chain_frames(q: np.ndarray, cos_m: np.ndarray, sin_m: np.ndarray, const_m: np.ndarray, tool: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` ``(B, n + 2, 4, 4)`` with the base, every joint frame and the TCP frame of ``q`` ``(B, n)``."""
+    batch, n = q.shape
+    joint = np.empty((4, 4))
+    for b in range(batch):
+        for r in range(4):
+            for c in range(4):
+                out[b, 0, r, c] = 1.0 if r == c else 0.0
+        for i in range(n):
+            cq, sq = math.cos(q[b, i]), math.sin(q[b, i])
+            for r in range(4):
+                for c in range(4):
+                    joint[r, c] = cq * cos_m[i, r, c] + sq * sin_m[i, r, c] + const_m[i, r, c]
+            for r in range(4):
+                for c in range(4):
+                    out[b, i + 1, r, c] = (out[b, i, r, 0] * joint[0, c] + out[b, i, r, 1] * joint[1, c]
+                                           + out[b, i, r, 2] * joint[2, c] + out[b, i, r, 3] * joint[3, c])
+        for r in range(4):
+            for c in range(4):
+                out[b, n + 1, r, c] = (out[b, n, r, 0] * tool[0, c] + out[b, n, r, 1] * tool[1, c]
+                                       + out[b, n, r, 2] * tool[2, c] + out[b, n, r, 3] * tool[3, c])
