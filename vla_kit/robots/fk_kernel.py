@@ -13,12 +13,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 __all__ = ["chain_frames"]
 
 
-@njit(cache=True)
+_RO3 = types.Array(types.float64, 3, "A", readonly=True)
+
+
+# One signature, compiled (or loaded from the cache) at import: never in a control cycle.
+@njit(types.void(types.Array(types.float64, 2, "C", readonly=True), _RO3, _RO3, _RO3, types.Array(types.float64, 2, "A", readonly=True),
+                 types.float64[:, :, :, ::1]), cache=True)
 def chain_frames(q: np.ndarray, cos_m: np.ndarray, sin_m: np.ndarray, const_m: np.ndarray, tool: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out`` ``(B, n + 2, 4, 4)`` with the base, every joint frame and the TCP frame of ``q`` ``(B, n)``."""
     batch, n = q.shape
@@ -32,6 +37,9 @@ def chain_frames(q: np.ndarray, cos_m: np.ndarray, sin_m: np.ndarray, const_m: n
             for r in range(4):
                 for c in range(4):
                     joint[r, c] = cq * cos_m[i, r, c] + sq * sin_m[i, r, c] + const_m[i, r, c]
+            if i == 0:  # the first frame is the first joint's transform itself
+                out[b, 1] = joint
+                continue
             for r in range(4):
                 for c in range(4):
                     out[b, i + 1, r, c] = (out[b, i, r, 0] * joint[0, c] + out[b, i, r, 1] * joint[1, c]

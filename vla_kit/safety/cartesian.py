@@ -127,7 +127,9 @@ class CartesianGuard:
         planned to the last digit (hypothesis found 0.800023 m/s against 0.8 with the tool box,
         cone and obstacles on). The headroom absorbs that drift; audits use the limit itself.
         """
-        limit = self.params.tcp_speed_max_reduced if reduced and self.params.tcp_speed_max_reduced is not None else self.params.tcp_speed_max
+        limit = self.params.tcp_speed_max
+        if reduced and self.params.tcp_speed_max_reduced is not None:
+            limit = self.params.tcp_speed_max_reduced
         return None if limit is None else limit * (1.0 - TCP_SPEED_HEADROOM)
 
     # ------------------------------------------------------------------ pose checks

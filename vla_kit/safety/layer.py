@@ -45,7 +45,6 @@ from vla_kit.safety.cartesian import CartesianGuard
 from vla_kit.safety.checks import PlanLimits, backward_differences, plan_limits, step_limit
 from vla_kit.safety.enforce import JointEnforcer
 from vla_kit.safety.envelope import Envelope
-from vla_kit.safety.kernels import warm_up
 from vla_kit.safety.records import Check, Decision, Level, Violation
 from vla_kit.safety.separation import SeparationMonitor, SeparationVerdict
 from vla_kit.safety.state import JointCommand, Memory, RobotState
@@ -95,7 +94,6 @@ class SafetyLayer:
         self._log: deque[Violation] = deque(maxlen=envelope.log_capacity)
         self._held: set[Check] = set()  # checks of the last stop-at-rest cycle: not logged again
         self._enforcer = JointEnforcer(envelope, self.cartesian)
-        warm_up()  # the clamping kernels compile (or load) here, not in the first cycle that clamps
         # A cheap pre-test for absurd steps, a hair under the factor; the ratio itself decides.
         self._absurd = envelope.joints.absurd_step_factor * self.limits.max_step * (1.0 - 1e-9)
         self._humans: np.ndarray | None = None  # the last person positions received
