@@ -42,6 +42,7 @@ from vla_kit.safety.cartesian import CartesianGuard
 from vla_kit.safety.checks import tcp_speed
 from vla_kit.safety.envelope import Envelope
 from vla_kit.safety.records import Check
+from vla_kit.safety.watchdog import joint_rows
 
 __all__ = ["AUDIT_CHECKS", "AuditReport", "audit_trajectory"]
 
@@ -178,12 +179,7 @@ def audit_trajectory(
     """
     model = get_robot_model(envelope.robot) if model is None else model
     n = model.dof
-    try:
-        rows = np.asarray(q, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError("q", f"expected an (N, {n}) array of joint positions, got values that are not numbers") from None
-    if rows.ndim != 2 or rows.shape[1] != n or rows.shape[0] < 1:
-        raise InputError("q", f"expected shape (N, {n}) with N >= 1 for robot {model.name!r}, got {rows.shape}")
+    rows = joint_rows(q, n, model.name, "q", "joint positions")
     has_q0 = q0 is not None
     if has_q0:
         start = np.asarray(q0, dtype=np.float64)

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vla_kit.errors import InputError
 from vla_kit.safety.records import Check, Level
 from vla_kit.safety.state import RobotState
+from vla_kit.safety.watchdog import joint_rows
 
 if TYPE_CHECKING:
     from vla_kit.safety.layer import SafetyLayer
@@ -108,12 +108,7 @@ def validate_chunk(layer: "SafetyLayer", chunk: np.ndarray, state: RobotState | 
         InputError: ``chunk`` is not a ``(T, dof)`` array of numbers with ``T >= 1``.
     """
     dof = layer.model.dof
-    try:
-        targets = np.asarray(chunk, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError("chunk", f"expected a (T, {dof}) array of joint targets, got values that are not numbers") from None
-    if targets.ndim != 2 or targets.shape[1] != dof or targets.shape[0] < 1:
-        raise InputError("chunk", f"expected shape (T, {dof}) with T >= 1 for robot {layer.model.name!r}, got {targets.shape}")
+    targets = joint_rows(chunk, dof, layer.model.name, "chunk", "joint targets", rows="T")
     finite = np.isfinite(targets)
     if not finite.all():
         bad = np.flatnonzero(~finite.all(axis=1))

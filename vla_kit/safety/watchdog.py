@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from vla_kit.errors import InputError
 from vla_kit.safety.envelope import Envelope
 from vla_kit.safety.records import Check, Level, Violation
 from vla_kit.safety.state import JointCommand, Memory, RobotState
@@ -29,6 +30,21 @@ def as_joints(q: object, dof: int) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return arr if arr.shape == (dof,) else None
+
+
+def joint_rows(values: object, dof: int, robot: str, key: str, what: str, rows: str = "N") -> np.ndarray:
+    """``values`` as a float64 ``(rows, dof)`` array with at least one row (a trajectory, a chunk).
+
+    Raises:
+        InputError: not numbers, or another shape; names ``key``, the shape got and the one expected.
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(key, f"expected an ({rows}, {dof}) array of {what}, got values that are not numbers") from None
+    if arr.ndim != 2 or arr.shape[1] != dof or arr.shape[0] < 1:
+        raise InputError(key, f"expected shape ({rows}, {dof}) with {rows} >= 1 for robot {robot!r}, got {arr.shape}")
+    return arr
 
 
 def describe_bad_joints(q: object, dof: int, robot: str) -> str:
