@@ -15,10 +15,37 @@ import math
 import numpy as np
 from numba import njit, types
 
-__all__ = ["chain_frames"]
+__all__ = ["chain_frames", "fk_one"]
 
 
 _RO3 = types.Array(types.float64, 3, "A", readonly=True)
+
+
+@njit(cache=True)
+def fk_one(q, cos_m, sin_m, const_m, tool, out) -> None:  # noqa: ANN001 - typed by its compiled callers
+    """Fill ``out`` ``(n + 2, 4, 4)`` with the base, every joint frame and the TCP frame of one
+    configuration ``q`` ``(n,)``; for other compiled code (the safety layer's Cartesian kernels)."""
+    n = q.shape[0]
+    joint = np.empty((4, 4))
+    for r in range(4):
+        for c in range(4):
+            out[0, r, c] = 1.0 if r == c else 0.0
+    for i in range(n):
+        cq, sq = math.cos(q[i]), math.sin(q[i])
+        for r in range(4):
+            for c in range(4):
+                joint[r, c] = cq * cos_m[i, r, c] + sq * sin_m[i, r, c] + const_m[i, r, c]
+        if i == 0:  # the first frame is the first joint's transform itself
+            out[1] = joint
+            continue
+        for r in range(4):
+            for c in range(4):
+                out[i + 1, r, c] = (out[i, r, 0] * joint[0, c] + out[i, r, 1] * joint[1, c]
+                                    + out[i, r, 2] * joint[2, c] + out[i, r, 3] * joint[3, c])
+    for r in range(4):
+        for c in range(4):
+            out[n + 1, r, c] = (out[n, r, 0] * tool[0, c] + out[n, r, 1] * tool[1, c]
+                                + out[n, r, 2] * tool[2, c] + out[n, r, 3] * tool[3, c])
 
 
 # One signature, compiled (or loaded from the cache) at import: never in a control cycle.
@@ -26,25 +53,5 @@ _RO3 = types.Array(types.float64, 3, "A", readonly=True)
                  types.float64[:, :, :, ::1]), cache=True)
 def chain_frames(q: np.ndarray, cos_m: np.ndarray, sin_m: np.ndarray, const_m: np.ndarray, tool: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out`` ``(B, n + 2, 4, 4)`` with the base, every joint frame and the TCP frame of ``q`` ``(B, n)``."""
-    batch, n = q.shape
-    joint = np.empty((4, 4))
-    for b in range(batch):
-        for r in range(4):
-            for c in range(4):
-                out[b, 0, r, c] = 1.0 if r == c else 0.0
-        for i in range(n):
-            cq, sq = math.cos(q[b, i]), math.sin(q[b, i])
-            for r in range(4):
-                for c in range(4):
-                    joint[r, c] = cq * cos_m[i, r, c] + sq * sin_m[i, r, c] + const_m[i, r, c]
-            if i == 0:  # the first frame is the first joint's transform itself
-                out[b, 1] = joint
-                continue
-            for r in range(4):
-                for c in range(4):
-                    out[b, i + 1, r, c] = (out[b, i, r, 0] * joint[0, c] + out[b, i, r, 1] * joint[1, c]
-                                           + out[b, i, r, 2] * joint[2, c] + out[b, i, r, 3] * joint[3, c])
-        for r in range(4):
-            for c in range(4):
-                out[b, n + 1, r, c] = (out[b, n, r, 0] * tool[0, c] + out[b, n, r, 1] * tool[1, c]
-                                       + out[b, n, r, 2] * tool[2, c] + out[b, n, r, 3] * tool[3, c])
+    for b in range(q.shape[0]):
+        fk_one(q[b], cos_m, sin_m, const_m, tool, out[b])

@@ -14,53 +14,38 @@ inside never leaves, a capsule that starts clear of the obstacles never comes cl
 ``obstacles.min_distance``, and the tool never leaves its cone. The bound is conservative: an arm
 slows down on the way to a wall and reaches it asymptotically.
 
-Every box face and half-space is one linear function of the frame origins, so all of them are a
-single matrix product per batch of candidates (precomputed at construction).
+Every box face and half-space is one linear function of a frame origin (a row ``frame, slot,
+normal, offset``, precomputed at construction). The checks themselves run compiled, one
+candidate at a time (:mod:`vla_kit.safety.cartesian_kernels`): this class holds the envelope's
+geometry in the arrays those kernels read, and names their results.
 
 An arm that starts outside a Cartesian limit may move only in ways that do not increase how far
 outside it is (the *allowance*). While any allowance is left, a candidate the bound cannot clear
-is judged at the configuration where the braking law would bring it to rest
-(:meth:`CartesianGuard.stop_excess`) — an approximation, used only to bring the arm back in.
+is judged at the configuration where the braking law would bring it to rest — an
+approximation, used only to bring the arm back in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 
 import numpy as np
 
 from vla_kit.robots.kinematics import Kinematics, RobotModel
-from vla_kit.safety.checks import tcp_speed, tool_cone_angle
+from vla_kit.safety.cartesian_kernels import SLOTS, judge_batch, pose_excess_batch
+from vla_kit.safety.checks import PlanLimits
 from vla_kit.safety.envelope import Envelope
-from vla_kit.safety.geometry import capsule_segments, obstacle_clearance
 from vla_kit.safety.records import Check
+from vla_kit.safety.state import Memory
 
-__all__ = ["CartesianReport", "CartesianGuard", "TCP_SPEED_HEADROOM"]
+__all__ = ["CartesianGuard", "TCP_SPEED_HEADROOM", "SLOTS"]
 
 TCP_SPEED_HEADROOM = 0.02  # share of the TCP speed limit kept free when planning (see CartesianGuard.speed_limit)
-_SLACK = 1e-12  # m or rad: an equal excess after a round trip through FK still counts as "not worse"
-
-
-@dataclass(frozen=True)
-class CartesianReport:
-    """Cartesian evaluation of ``K`` candidates.
-
-    Attributes:
-        ok: ``(K,)`` the candidate passes every enabled check (within the allowance).
-        excess: per check, ``(K,)`` amount beyond the limit (m, rad or m/s; 0 = within).
-        tcp: ``(K, 3)`` TCP positions (m).
-        unsure: ``(K,)`` recovering from a start outside, the bound could not clear the braking
-            path: judge the candidate at its stop configuration (:meth:`CartesianGuard.stop_excess`).
-    """
-
-    ok: np.ndarray
-    excess: dict[Check, np.ndarray]
-    tcp: np.ndarray
-    unsure: np.ndarray
+_SLOT = {c: k for k, c in enumerate(SLOTS)}
 
 
 class CartesianGuard:
-    """Evaluates the Cartesian part of an envelope on batches of joint configurations.
+    """The Cartesian part of an envelope, ready for the compiled checks.
 
     Args:
         envelope: the envelope (its ``cartesian`` and ``obstacles`` sections and link radii).
@@ -73,49 +58,37 @@ class CartesianGuard:
         self.model = model
         frames = model.dof + 2
         tcp_i, elbow_i = frames - 1, model.elbow_index
-        # Linear margins m = X @ A + b over the flattened frame origins X (m; >= 0 inside).
-        cols: list[np.ndarray] = []
-        offsets: list[float] = []
-        self._groups: dict[Check, slice] = {}
-
-        def face(frame: int, unit: np.ndarray, offset: float) -> None:
-            col = np.zeros(frames * 3)
-            col[3 * frame: 3 * frame + 3] = unit
-            cols.append(col)
-            offsets.append(offset)
-
+        # Linear margins n . p_frame + offset (m; >= 0 inside), one row per box face and half-space.
+        rows: list[list[float]] = []
         for check, box, frame in ((Check.TCP_BOX, params.tcp_box, tcp_i), (Check.ELBOW_BOX, params.elbow_box, elbow_i)):
             if box is None:
                 continue
-            start = len(cols)
             for k in range(3):
                 e = np.eye(3)[k]
-                face(frame, e, -box.min[k])
-                face(frame, -e, box.max[k])
-            self._groups[check] = slice(start, len(cols))
-        if params.planes:
-            start = len(cols)
-            for p in params.planes:
-                norm = float(np.linalg.norm(p.normal))
-                for frame in (tcp_i, elbow_i):
-                    face(frame, np.array(p.normal, dtype=np.float64) / norm, -p.offset / norm)
-            self._groups[Check.PLANE] = slice(start, len(cols))
-        self._A = np.array(cols).T if cols else None
-        self._b = np.array(offsets)
+                rows.append([frame, _SLOT[check], *e, -box.min[k]])
+                rows.append([frame, _SLOT[check], *-e, box.max[k]])
+        for p in params.planes:
+            norm = float(np.linalg.norm(p.normal))
+            for frame in (tcp_i, elbow_i):
+                rows.append([frame, _SLOT[Check.PLANE], *(np.array(p.normal, dtype=np.float64) / norm), -p.offset / norm])
+        self._lin = _frozen(np.array(rows, dtype=np.float64).reshape(-1, 6))
         obst = envelope.obstacles
-        self._spheres = None if not obst.spheres else (np.array([s.centre for s in obst.spheres], dtype=np.float64),
-                                                       np.array([s.radius for s in obst.spheres], dtype=np.float64))
-        self._boxes = None if not obst.boxes else (np.array([b.min for b in obst.boxes], dtype=np.float64),
-                                                   np.array([b.max for b in obst.boxes], dtype=np.float64))
-        self._obstacles = self._spheres is not None or self._boxes is not None
+        self._spheres = _frozen(np.array([[*s.centre, s.radius] for s in obst.spheres], dtype=np.float64).reshape(-1, 4))
+        self._boxes = _frozen(np.array([[*b.min, *b.max] for b in obst.boxes], dtype=np.float64).reshape(-1, 6))
         self._min_distance = float(obst.min_distance)
         self._radii = envelope.link_radii
-        self._cone = None if params.tool_cone_deg is None else float(np.deg2rad(params.tool_cone_deg))
-        self.cone = self._cone  # rad, the tool cone (None: off)
-        self._levers = model.lever_arms()
-        self._pair = np.empty((2, model.dof))  # scratch: a candidate and its look-ahead configuration
-        self.pose_checks = self._A is not None or self._obstacles or self._cone is not None
-        self.enabled = self.pose_checks or params.tcp_speed_max is not None
+        self.cone = None if params.tool_cone_deg is None else float(np.deg2rad(params.tool_cone_deg))  # rad (None: off)
+        self._cone = math.nan if self.cone is None else self.cone
+        self._levers = _frozen(model.lever_arms())
+        self._fk = (model._cos, model._sin, model._const, model.tool)
+        self._frame_shape = (frames, 4, 4)
+        self._plan: tuple[PlanLimits, np.ndarray] | None = None  # a plan and its limits as rows (q_lo, q_hi, v, a, j)
+        self._no_allowance = _frozen(np.zeros(len(SLOTS)))
+        self.checks = tuple(c for c, on in zip(SLOTS, (
+            params.tcp_box is not None, params.elbow_box is not None, bool(params.planes), self._spheres.size + self._boxes.size > 0,
+            self.cone is not None, params.tcp_speed_max is not None)) if on)
+        self.pose_checks = any(c is not Check.TCP_SPEED for c in self.checks)
+        self.enabled = bool(self.checks)
 
     def speed_limit(self, reduced: bool) -> float | None:
         """The TCP speed (m/s) commands are planned to in the current mode: the limit less
@@ -134,146 +107,64 @@ class CartesianGuard:
 
     # ------------------------------------------------------------------ pose checks
 
-    def _margins(self, kin: Kinematics, k: int) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-        """For the first ``k`` configurations of ``kin``: the linear margins ``(k, F)``, obstacle
-        margins ``(k,)`` and cone margins ``(k,)`` (``None`` where the check is off)."""
-        frames = kin.frames[:k]
-        lin = None
-        if self._A is not None:
-            lin = frames[..., :3, 3].reshape(k, -1) @ self._A + self._b
-        obst = None
-        if self._obstacles:
-            starts, ends = capsule_segments(Kinematics(frames, kin.elbow_index))
-            obst = obstacle_clearance(starts, ends, self._radii, self._spheres, self._boxes) - self._min_distance
-        cone = None if self._cone is None else self._cone - tool_cone_angle(frames[..., -1, :3, 2])
-        return lin, obst, cone
-
-    def _excess(self, lin: np.ndarray | None, obst: np.ndarray | None, cone: np.ndarray | None) -> dict[Check, np.ndarray]:
-        excess: dict[Check, np.ndarray] = {}
-        for check, rows in self._groups.items():
-            excess[check] = np.maximum(-lin[:, rows].min(axis=-1), 0.0)
-        if obst is not None:
-            excess[Check.OBSTACLE] = np.maximum(-obst, 0.0)
-        if cone is not None:
-            excess[Check.TOOL_CONE] = np.maximum(-cone, 0.0)
-        return excess
+    def excess_of(self, kin: Kinematics) -> dict[Check, np.ndarray]:
+        """Pose-check excess of a batch of configurations ``(K, ...)`` (m or rad; 0 = within); for audits."""
+        frames = kin.frames.reshape(-1, *kin.frames.shape[-3:])
+        out = np.empty((frames.shape[0], len(SLOTS)))
+        pose_excess_batch(frames, self._lin, self._spheres, self._boxes, self._radii, self._min_distance, self._cone, out)
+        lead = kin.frames.shape[:-3]
+        return {c: out[:, _SLOT[c]].reshape(lead) for c in self.checks if c is not Check.TCP_SPEED}
 
     def pose_excess(self, q: np.ndarray) -> dict[Check, float]:
         """Excess of one configuration ``(n,)`` for each pose check (the allowance of a start outside)."""
-        excess = self._excess(*self._margins(self.model.forward(q[None, :]), 1))
-        return {c: float(x[0]) for c, x in excess.items()}
-
-    # ------------------------------------------------------------------ candidates
-
-    def check_one(self, q: np.ndarray, q_ahead: np.ndarray | None, travel: np.ndarray, p_prev: np.ndarray, dt: float,
-                  limit: float | None) -> tuple[bool, np.ndarray, float]:
-        """Fast verdict on one candidate when no allowance is in use.
-
-        Args:
-            q: the candidate (rad). q_ahead: ``q + dt * v_ahead`` (see :meth:`evaluate`), or
-                ``None`` without a speed limit. travel: bound on each joint's braking travel (rad).
-            p_prev: TCP position (m) of the previous command. dt: cycle period (s).
-            limit: the TCP speed limit in force (m/s), or ``None``.
-
-        Returns:
-            ``(ok, frames, speed)``: the verdict (equal to :meth:`evaluate`'s), the candidate's
-            frames ``(dof + 2, 4, 4)`` (TCP last) and its TCP speed from ``p_prev`` (m/s; ``nan``
-            without a limit).
-        """
-        if q_ahead is None:
-            kin = self.model.forward(q[None, :])
-        else:
-            pair = self._pair
-            pair[0], pair[1] = q, q_ahead
-            kin = self.model.forward(pair)
-        ok = True
-        if self.pose_checks:
-            lin, obst, cone = self._margins(kin, 1)
-            if lin is not None or obst is not None:
-                margin = np.inf if lin is None else lin.min()
-                if obst is not None:
-                    margin = min(margin, obst[0])
-                ok = bool(travel @ self._levers < margin)
-            if ok and cone is not None:
-                ok = bool(travel.sum() < cone[0])
-        tcp = kin.frames[:, -1, :3, 3]
-        speed = np.nan
-        if limit is not None:
-            speed = float(tcp_speed(tcp[0], p_prev, dt))
-            ok = ok and speed <= limit and tcp_speed(tcp[1], tcp[0], dt) <= limit
-        return ok, kin.frames[0], speed
-
-    def evaluate(
-        self,
-        q: np.ndarray,
-        p_prev: np.ndarray,
-        dt: float,
-        *,
-        reduced: bool,
-        allowance: dict[Check, float],
-        reach: np.ndarray,
-        v_ahead: np.ndarray | None = None,
-    ) -> CartesianReport:
-        """Evaluate ``K`` candidate configurations ``q`` ``(K, n)``.
-
-        Args:
-            q: candidates (rad).
-            p_prev: TCP position (m) of the previous command, for the speed check.
-            dt: cycle period (s).
-            reduced: reduced mode (lower TCP speed) active.
-            allowance: per pose check, the excess already present (0 when inside).
-            reach: ``(K, n)`` bound on each joint's braking travel from the candidate (rad).
-            v_ahead: ``(K, n)`` joint velocities (rad/s) once the candidate's acceleration has
-                been ramped to zero; the TCP speed they give is held to the limit too, because
-                the jerk limit cannot stop an acceleration at once.
-        """
-        limit = self.speed_limit(reduced)
-        k = q.shape[0]
-        ahead = limit is not None and v_ahead is not None
-        kin = self.model.forward(np.concatenate([q, q + dt * v_ahead]) if ahead else q)
-        lin, obst, cone = self._margins(kin, k)
-        excess = self._excess(lin, obst, cone)
-        tcp_all = kin.tcp_position
-        tcp = tcp_all[:k]
-        ok = np.ones(k, dtype=bool)
-        for c, x in excess.items():
-            ok &= x <= allowance.get(c, 0.0) + _SLACK
-        if self.pose_checks:
-            margin = np.full(k, np.inf)
-            if lin is not None:
-                margin = lin.min(axis=-1)
-            if obst is not None:
-                margin = np.minimum(margin, obst)
-            uncleared = reach @ self._levers >= margin
-            if cone is not None:
-                uncleared |= reach.sum(axis=-1) >= cone
-            if allowance:  # recovering: the stop configuration decides (see the module docstring)
-                unsure = ok & uncleared
-            else:
-                ok &= ~uncleared
-                unsure = np.zeros_like(ok)
-        else:
-            unsure = np.zeros_like(ok)
-        if limit is not None:
-            speed = tcp_speed(tcp, p_prev, dt)
-            if ahead:
-                speed = np.maximum(speed, tcp_speed(tcp_all[k:], tcp, dt))
-            excess[Check.TCP_SPEED] = np.maximum(speed - limit, 0.0)
-            ok &= excess[Check.TCP_SPEED] <= 0.0
-        return CartesianReport(ok=ok, excess=excess, tcp=tcp, unsure=unsure)
-
-    def stop_excess(self, q_stop: np.ndarray, allowance: dict[Check, float]) -> tuple[np.ndarray, dict[Check, np.ndarray]]:
-        """Pose checks at stop configurations ``(M, n)``: ``(ok (M,), excess per check)``."""
-        excess = self._excess(*self._margins(self.model.forward(q_stop), q_stop.shape[0]))
-        ok = np.ones(q_stop.shape[0], dtype=bool)
-        for c, x in excess.items():
-            ok &= x <= allowance.get(c, 0.0) + _SLACK
-        return ok, excess
+        return {c: float(x[0]) for c, x in self.excess_of(self.model.forward(q[None, :])).items()}
 
     def tcp_position(self, q: np.ndarray) -> np.ndarray:
         """TCP position (m) of one configuration."""
         return self.model.forward(q).tcp_position
 
-    def excess_of(self, kin: Kinematics) -> dict[Check, np.ndarray]:
-        """Pose-check excess of a batch of configurations ``(K, ...)`` (m or rad; 0 = within); for audits."""
-        return self._excess(*self._margins(kin, kin.frames.shape[0]))
+    # ------------------------------------------------------------------ candidates
+
+    def kernel_args(self, mem: Memory, plan: PlanLimits, h: float, reduced: bool) -> tuple:
+        """The arguments the compiled judge and search share after the candidates: memory, limits,
+        geometry, speed limit (NaN: off), allowance (slots) and the previous TCP position."""
+        got = self._plan
+        if got is None or got[0] is not plan:
+            got = self._plan = (plan, _frozen(np.stack([plan.q_lo, plan.q_hi, plan.v, plan.a, plan.j])))
+        limit = self.speed_limit(reduced)
+        allowance = self._no_allowance
+        if mem.allowance:
+            allowance = np.zeros(len(SLOTS))
+            for c, x in mem.allowance.items():
+                allowance[_SLOT[c]] = x
+        fk_c, fk_s, fk_k, tool = self._fk
+        return (mem.q, mem.v, mem.a, got[1], plan.pos_tol, h, fk_c, fk_s, fk_k, tool, self._lin, self._spheres, self._boxes,
+                self._radii, self._levers, self._min_distance, self._cone, math.nan if limit is None else limit, allowance,
+                bool(mem.allowance), mem.tcp if mem.tcp is not None else _ORIGIN)
+
+    def judge(self, cand: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *, reduced: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Judge candidate commands ``(K, n)``: each must be one every joint can stop from, with
+        every Cartesian check met at it and along its braking path (see the module docstring).
+
+        Returns:
+            ``(good (K,), excess (K, len(SLOTS)), frames)``: ``frames`` ``(dof + 2, 4, 4)`` is the
+            forward kinematics of the first candidate.
+        """
+        good = np.empty(cand.shape[0], dtype=bool)
+        excess = np.empty((cand.shape[0], len(SLOTS)))
+        frames = np.empty(self._frame_shape)
+        judge_batch(cand, *self.kernel_args(mem, plan, h, reduced), good, excess, frames)
+        return good, excess, frames
+
+    def named(self, excess: np.ndarray) -> dict[Check, float]:
+        """One row of slot excess as ``{check: excess}`` for the checks this envelope has."""
+        return {c: float(excess[_SLOT[c]]) for c in self.checks}
+
+
+_ORIGIN = np.zeros(3)
+_ORIGIN.setflags(write=False)
+
+
+def _frozen(x: np.ndarray) -> np.ndarray:
+    x.setflags(write=False)
+    return x

@@ -10,23 +10,19 @@ Pure functions: the layer passes its memory in.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from vla_kit.safety.braking import braking_extent, ramp_dv
-from vla_kit.safety.cartesian import CartesianGuard, CartesianReport
+from vla_kit.safety.cartesian import CartesianGuard
+from vla_kit.safety.cartesian_kernels import SLOTS, search_segment
 from vla_kit.safety.checks import PlanLimits, backward_differences, stop_feasible
 from vla_kit.safety.kernels import furthest_stoppable_joints
 from vla_kit.safety.records import Check
 from vla_kit.safety.state import Memory
 
-__all__ = ["furthest_stoppable", "cartesian_verdict", "CartesianOutcome", "furthest_cartesian"]
-
-_GRID = np.arange(1, 17, dtype=np.float64) / 16.0  # fractions of the way from the braking step to a target
-_WINDOW = np.arange(8, -8, -1, dtype=np.float64) / 256.0  # around last cycle's fraction, highest first
-_ONE = np.ones(1)
-
+__all__ = ["furthest_stoppable", "CartesianOutcome", "furthest_cartesian"]
 
 def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: PlanLimits, h: float,
                        cheap_ok: np.ndarray | None = None) -> np.ndarray:
@@ -54,29 +50,6 @@ def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: Pla
     return out
 
 
-def cartesian_verdict(
-    guard: CartesianGuard, cand: np.ndarray, v: np.ndarray, a: np.ndarray, travel: np.ndarray, mem: Memory, plan: PlanLimits,
-    h: float, *, reduced: bool
-) -> tuple[np.ndarray, CartesianReport]:
-    """Cartesian pass/fail of candidates ``(K, n)``; braking paths the cheap bound cannot clear are
-    checked at their exact stop configuration.
-
-    Args:
-        guard: the Cartesian checks. cand, v, a: candidates and their differences.
-        travel: ``(K, n)`` bound on each joint's braking travel. mem, plan, h: as for the layer.
-        reduced: reduced mode active.
-    """
-    v_ahead = v + ramp_dv(a, h, h * plan.j)
-    rep = guard.evaluate(cand, mem.tcp, h, reduced=reduced, allowance=mem.allowance, reach=travel, v_ahead=v_ahead)
-    good = rep.ok.copy()
-    unsure = np.flatnonzero(good & rep.unsure)
-    if unsure.size:
-        ext = braking_extent(cand[unsure], v[unsure], a[unsure], h, plan.a, plan.j)
-        stop_ok, _ = guard.stop_excess(ext.q_stop, mem.allowance)
-        good[unsure] = stop_ok & ext.exact.all(axis=-1)
-    return good, rep
-
-
 @dataclass(frozen=True)
 class CartesianOutcome:
     """Result of :func:`furthest_cartesian`.
@@ -95,23 +68,6 @@ class CartesianOutcome:
     excess_sent: dict[Check, float]
 
 
-def _candidates(guard: CartesianGuard, s: np.ndarray, q_fb: np.ndarray, q_j: np.ndarray, mem: Memory, plan: PlanLimits, h: float,
-                reduced: bool) -> tuple[np.ndarray, np.ndarray, CartesianReport]:
-    """Points at fractions ``s`` of the way from ``q_fb`` to ``q_j``, and which of them pass every check."""
-    cand = q_fb + s[:, None] * (q_j - q_fb)
-    v, a, _ = backward_differences(cand, mem.q, mem.v, mem.a, h)
-    stop_ok, travel, _ = stop_feasible(cand, v, a, plan, h)
-    good, rep = cartesian_verdict(guard, cand, v, a, travel, mem, plan, h, reduced=reduced)
-    good &= stop_ok.all(axis=1)
-    return cand, good, rep
-
-
-def _outcome(q: np.ndarray, fraction: float, first: CartesianReport, excess: dict[Check, float]) -> CartesianOutcome:
-    target = {c: float(x[0]) for c, x in first.excess.items()}
-    failing = [c for c, x in target.items() if x > 0.0] or [Check.STOP_DISTANCE]
-    return CartesianOutcome(q, fraction, failing, target, excess)
-
-
 def furthest_cartesian(
     guard: CartesianGuard, q_fb: np.ndarray, q_j: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *, reduced: bool,
     hint: float | None = None,
@@ -123,36 +79,13 @@ def furthest_cartesian(
     fraction found last cycle, which changes little from one cycle to the next — one round of
     16 points spaced 1/256 around it settles the answer when it brackets the boundary; otherwise
     the full search runs. Either way only candidates that pass every check (or the braking step)
-    come back.
+    come back. It runs compiled, in one call (:func:`vla_kit.safety.cartesian_kernels.search_segment`).
     """
-    if hint is not None:
-        s = np.concatenate([_ONE, np.minimum(np.maximum(hint + _WINDOW, 0.0), 1.0)])
-        cand, good, rep = _candidates(guard, s, q_fb, q_j, mem, plan, h, reduced)
-        if good[0]:
-            return CartesianOutcome(q_j, 1.0, [], {}, {})
-        k = int(np.argmax(good[1:])) + 1
-        if good[k] and k > 1 and not good[k - 1]:  # bracketed: the point above fails
-            return _outcome(cand[k], float(s[k]), rep, {c: float(x[k]) for c, x in rep.excess.items()})
-        if not good[1:].any() and s[-1] == 0.0:  # down to the braking step itself: nothing further passes
-            return _outcome(q_fb, 0.0, rep, {c: float(x[-1]) for c, x in rep.excess.items()})
-    lo, hi = 0.0, 1.0
-    fractions = 1.0 - (_GRID - _GRID[0])  # 1, 15/16, ..., 1/16
-    first: CartesianReport | None = None
-    q_best, excess_best = q_fb, None
-    for _ in range(2):
-        s = lo + (hi - lo) * fractions
-        cand, good, rep = _candidates(guard, s, q_fb, q_j, mem, plan, h, reduced)
-        if first is None:
-            first = rep  # row 0 is q_j: what the joint clamp alone would send
-            if good[0]:
-                return CartesianOutcome(q_j, 1.0, [], {}, {})
-        if good.any():
-            k = int(np.argmax(good))
-            lo, hi = float(s[k]), (float(s[k - 1]) if k > 0 else hi)
-            q_best, excess_best = cand[k], {c: float(x[k]) for c, x in rep.excess.items()}
-        else:
-            hi = float(s[-1])
-    if excess_best is None:  # only the braking step is left: report what it still exceeds
-        rep = guard.evaluate(q_fb[None, :], mem.tcp, h, reduced=reduced, allowance=mem.allowance, reach=np.zeros((1, q_fb.shape[0])))
-        excess_best = {c: float(x[0]) for c, x in rep.excess.items()}
-    return _outcome(q_best, lo, first, excess_best)
+    out = np.empty_like(q_j)
+    excess = np.empty((2, len(SLOTS)))
+    fraction = search_segment(q_fb, q_j, math.nan if hint is None else hint, *guard.kernel_args(mem, plan, h, reduced), out, excess)
+    if fraction == 1.0:
+        return CartesianOutcome(q_j, 1.0, [], {}, {})
+    target = guard.named(excess[0])
+    failing = [c for c, x in target.items() if x > 0.0] or [Check.STOP_DISTANCE]
+    return CartesianOutcome(out, fraction, failing, target, guard.named(excess[1]))

@@ -38,7 +38,7 @@ import numpy as np
 from vla_kit.robots.kinematics import RobotModel
 from vla_kit.safety.braking import braking_reach_bound
 from vla_kit.safety.envelope import Envelope, SeparationParams
-from vla_kit.safety.geometry import human_distance
+from vla_kit.safety.cartesian_kernels import human_clearance
 from vla_kit.safety.records import Level
 
 __all__ = ["protective_separation_distance", "RobotTerms", "SeparationVerdict", "SeparationMonitor"]
@@ -204,8 +204,7 @@ class SeparationMonitor:
             return 0.0, f"person positions of shape {pts.shape}, expected (H, 3)"
         if np.count_nonzero(np.isfinite(pts)) != pts.size:
             return 0.0, "non-finite person position"
-        points = (self.model.forward(q).frames if frames is None else frames)[..., :3, 3]
-        return human_distance(pts, points[:-1], points[1:], self.radii), None
+        return human_clearance(pts, self.model.forward(q).frames if frames is None else frames, self.radii), None
 
     def stale(self, age: float, timeout: float) -> SeparationVerdict:
         """The verdict when the last person data is ``age`` s old, beyond ``timeout``: a protective stop."""

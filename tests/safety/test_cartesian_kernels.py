@@ -1,0 +1,168 @@
+"""The compiled Cartesian checks agree with the numpy geometry and checks they are written from.
+
+:mod:`vla_kit.safety.geometry` (vectorised numpy, exact for the capsule model) and
+:func:`vla_kit.safety.checks.stop_feasible` are the reference; the kernels evaluate the same
+formulas one scalar at a time. Sums of three products may round differently, so distances are
+compared to 1e-12 m and verdicts away from that sliver of the boundary.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vla_kit.safety.braking import ramp_dv
+from vla_kit.safety.cartesian_kernels import SLOTS, human_clearance
+from vla_kit.safety.checks import backward_differences, plan_limits, stop_feasible, tcp_speed, tool_cone_angle
+from vla_kit.safety.geometry import capsule_segments, human_distance, obstacle_clearance
+from vla_kit.safety.records import Check
+from vla_kit.safety.search import furthest_cartesian
+from vla_kit.safety.state import Memory
+
+from vla_kit.robots import get_robot_model
+
+from tests.safety.streams import PANDA_HOME, make_layer
+
+PANDA = get_robot_model("panda")
+
+EVERY = {"cartesian": {"tcp_box": {"min": [-0.2, -0.5, 0.1], "max": [0.75, 0.5, 1.0]},
+                       "elbow_box": {"min": [-0.3, -0.25, 0.3], "max": [0.25, 0.25, 1.1]},
+                       "planes": [{"normal": [0.1, 0.2, 1.0], "offset": 0.2}], "tcp_speed_max": 0.8, "tool_cone_deg": 70.0},
+         "obstacles": {"min_distance": 0.02, "spheres": [{"centre": [0.5, 0.4, 0.4], "radius": 0.1}],
+                       "boxes": [{"min": [0.45, -0.7, 0.0], "max": [0.75, -0.5, 0.25]}, {"min": [-0.5, 0.3, 0.5], "max": [-0.3, 0.5, 0.9]}]}}
+SPHERES = (np.array([[0.5, 0.4, 0.4]]), np.array([0.1]))
+BOXES = (np.array([[0.45, -0.7, 0.0], [-0.5, 0.3, 0.5]]), np.array([[0.75, -0.5, 0.25], [-0.3, 0.5, 0.9]]))
+TOL = 1e-12
+unit = st.floats(-1.0, 1.0)
+vec = st.lists(unit, min_size=7, max_size=7).map(np.array)
+
+
+def _reference_pose_excess(q: np.ndarray, env) -> dict[Check, np.ndarray]:
+    """Every pose check of configurations ``(K, 7)``, in numpy, straight from the envelope."""
+    kin = PANDA.forward(q)
+    cart = env.cartesian
+    tcp, elbow = kin.tcp_position, kin.elbow_position
+
+    def box_excess(p, box):
+        return np.maximum(np.maximum(np.asarray(box.min) - p, p - np.asarray(box.max)), 0.0).max(axis=-1)
+
+    plane = cart.planes[0]
+    n = np.asarray(plane.normal) / np.linalg.norm(plane.normal)
+    off = plane.offset / np.linalg.norm(plane.normal)
+    starts, ends = capsule_segments(kin)
+    return {
+        Check.TCP_BOX: box_excess(tcp, cart.tcp_box),
+        Check.ELBOW_BOX: box_excess(elbow, cart.elbow_box),
+        Check.PLANE: np.maximum(-np.minimum(tcp @ n - off, elbow @ n - off), 0.0),
+        Check.OBSTACLE: np.maximum(-(obstacle_clearance(starts, ends, env.link_radii, SPHERES, BOXES) - 0.02), 0.0),
+        Check.TOOL_CONE: np.maximum(tool_cone_angle(kin.tool_z) - np.deg2rad(70.0), 0.0),
+    }
+
+
+def test_pose_excess_of_random_configurations_is_the_numpy_geometry():
+    layer, env = make_layer(EVERY)
+    lim = env.limits
+    q = np.random.default_rng(3).uniform(lim.q_min, lim.q_max, (4000, 7))
+    got = layer.cartesian.excess_of(PANDA.forward(q))
+    ref = _reference_pose_excess(q, env)
+    assert set(got) == set(ref)
+    for check, x in ref.items():
+        np.testing.assert_allclose(got[check], x, rtol=0, atol=TOL, err_msg=check.value)
+        assert (x > 0).sum() > 100, check  # the sample reaches past every limit
+    assert layer.cartesian.pose_excess(q[7]) == {c: float(x[7]) for c, x in got.items()}
+
+
+def test_human_clearance_is_the_numpy_distance():
+    rng = np.random.default_rng(4)
+    layer, env = make_layer(EVERY)
+    for q in rng.uniform(env.limits.q_min, env.limits.q_max, (300, 7)):
+        frames = PANDA.forward(q).frames
+        people = rng.uniform(-1.5, 1.5, (rng.integers(0, 4), 3))
+        starts, ends = frames[:-1, :3, 3], frames[1:, :3, 3]
+        ref = human_distance(people, starts, ends, env.link_radii)
+        got = human_clearance(people, frames, env.link_radii)
+        assert got == ref if math.isinf(ref) else abs(got - ref) <= TOL
+
+
+def _reference_judge(layer, env, cand, mem, plan, h, limit):
+    """Pass/fail of candidates ``(K, 7)`` with numpy: stop feasibility, every pose check at the candidate
+    and cleared along its braking path by the lever bound, the TCP speed now and once ramped out."""
+    v, a, _ = backward_differences(cand, mem.q, mem.v, mem.a, h)
+    stop_ok, travel, _ = stop_feasible(cand, v, a, plan, h)
+    kin = PANDA.forward(cand)
+    excess = _reference_pose_excess(cand, env)
+    ok = stop_ok.all(axis=1)
+    for x in excess.values():
+        ok &= x <= 1e-12
+    # Smallest linear/obstacle margin, and the cone margin: the braking path must stay inside both.
+    tcp, elbow = kin.tcp_position, kin.elbow_position
+    cart = env.cartesian
+    lin = [tcp - cart.tcp_box.min, cart.tcp_box.max - tcp, elbow - cart.elbow_box.min, cart.elbow_box.max - elbow]
+    n = np.asarray(cart.planes[0].normal) / np.linalg.norm(cart.planes[0].normal)
+    off = cart.planes[0].offset / np.linalg.norm(cart.planes[0].normal)
+    starts, ends = capsule_segments(kin)
+    margin = np.minimum.reduce([m.min(axis=-1) for m in lin] + [tcp @ n - off, elbow @ n - off,
+                               obstacle_clearance(starts, ends, env.link_radii, SPHERES, BOXES) - 0.02])
+    reach = travel @ PANDA.lever_arms()
+    cone = np.deg2rad(70.0) - tool_cone_angle(kin.tool_z)
+    ok &= (reach < margin) & (travel.sum(axis=-1) < cone)
+    ahead = PANDA.forward(cand + h * (v + ramp_dv(a, h, h * plan.j))).tcp_position
+    speed = np.maximum(tcp_speed(tcp, mem.tcp, h), tcp_speed(ahead, tcp, h))
+    ok &= speed <= limit
+    return ok, reach - margin, speed - limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(pos=vec, vel=vec, acc=vec, dq=st.lists(vec, min_size=8, max_size=8), scale=st.sampled_from([1e-5, 1e-4, 5e-4]),
+       reduced=st.booleans())
+def test_judging_candidates_is_the_numpy_verdict(pos, vel, acc, dq, scale, reduced):
+    layer, env = make_layer(EVERY)
+    lim, h = env.limits, env.period
+    q = PANDA_HOME + 0.3 * pos
+    mem = Memory(q=q, v=0.3 * vel * lim.v_max, a=0.05 * acc * lim.a_max, q_lo=lim.q_min, q_hi=lim.q_max, tcp=PANDA.forward(q).tcp_position)
+    plan = plan_limits(lim, h, env.period)
+    cand = mem.q + h * mem.v + scale * np.array(dq)
+    good, excess, frames = layer.cartesian.judge(cand, mem, plan, h, reduced=reduced)
+    limit = layer.cartesian.speed_limit(reduced)
+    ref, path_gap, speed_gap = _reference_judge(layer, env, cand, mem, plan, h, limit)
+    clear = (np.abs(path_gap) > 1e-9) & (np.abs(speed_gap) > 1e-9)  # away from the rounding sliver
+    np.testing.assert_array_equal(good[clear], ref[clear])
+    np.testing.assert_array_equal(frames, PANDA.forward(cand[0]).frames)
+    np.testing.assert_allclose(excess[:, SLOTS.index(Check.TCP_SPEED)], np.maximum(speed_gap, 0.0), rtol=0, atol=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pos=vec, vel=vec, speed=st.floats(0.97, 1.03), dq=vec, hint=st.one_of(st.none(), st.floats(0.0, 1.0)))
+def test_the_search_keeps_a_point_that_passes_on_the_segment(pos, vel, speed, dq, hint):
+    """Whatever it returns passes the judge (or is the braking step), lies on the segment at its
+    fraction, and the target itself failed unless the fraction is 1. The arm moves at about the
+    TCP speed limit, so the boundary often lies inside the segment."""
+    layer, env = make_layer({**EVERY, "cartesian": {**EVERY["cartesian"], "tcp_speed_max": 0.25}})
+    lim, h = env.limits, env.period
+    q = PANDA_HOME + 0.3 * pos
+    tcp = PANDA.forward(q).tcp_position
+    v = 0.1 * vel * lim.v_max
+    v *= speed * layer.cartesian.speed_limit(False) / max(np.linalg.norm(PANDA.forward(q + h * v).tcp_position - tcp) / h, 1e-6)
+    mem = Memory(q=q, v=v, a=np.zeros(7), q_lo=lim.q_min, q_hi=lim.q_max, tcp=tcp)
+    plan = plan_limits(lim, h, env.period)
+    enf = layer._enforcer
+    enf.prepare(plan, plan.step, h)
+    q_fb = enf.brake(mem, plan, h)
+    lo4, hi4, lo, hi = enf._intervals(mem, plan, h)
+    q_j = np.clip(q + 0.02 * dq + h * mem.v, lo, hi)  # a target inside every direct interval
+    out = furthest_cartesian(layer.cartesian, q_fb, q_j, mem, plan, h, reduced=False, hint=hint)
+    judge = lambda x: bool(layer.cartesian.judge(x[None, :], mem, plan, h, reduced=False)[0][0])  # noqa: E731
+    assert 0.0 <= out.fraction <= 1.0
+    if out.fraction == 1.0:
+        assert out.q is q_j and judge(q_j) and not out.failing
+        return
+    assert not judge(q_j) and out.failing
+    if out.fraction == 0.0:
+        assert np.array_equal(out.q, q_fb)
+    else:
+        assert judge(out.q)
+        np.testing.assert_array_equal(out.q, q_fb + out.fraction * (q_j - q_fb))
+    assert set(out.excess_target) == set(layer.cartesian.checks)

@@ -1,0 +1,343 @@
+"""Compiled Cartesian checks: one configuration at a time, no temporaries (numba, cached next to this file).
+
+The Cartesian part of a control cycle is small arithmetic on a 9-frame chain — forward
+kinematics, a dozen linear margins, a few capsule–obstacle distances, a cone angle, a speed — but
+in numpy each of those is an array call of a microsecond or more, and the layer judges up to
+~30 candidate commands per clamped cycle. Here the judgement of a candidate is one scalar loop,
+and the clamping search is one call: it judges candidates from the furthest down and stops at
+the first that passes, where numpy had to judge whole grids.
+
+What is judged (:func:`judge_batch`, :func:`search_segment`) is what
+:mod:`vla_kit.safety.cartesian` documents: the pose checks (keep-in boxes and half-spaces on TCP
+and elbow, obstacle clearance of the link capsules, tool cone) at the candidate **and along its
+whole braking path** (cleared by the lever-arm bound), the TCP speed now and once the
+acceleration is ramped out, and — because a candidate must also be one every joint can stop
+from — the stop feasibility of :func:`vla_kit.safety.checks.stop_feasible` (cheap bound, then the
+closed form). The geometry is :mod:`vla_kit.safety.geometry`'s, the same formulas per scalar;
+``tests/safety/test_cartesian_kernels.py`` holds the two together on random configurations.
+
+Excess (how far beyond a limit; 0 = within) comes back in fixed slots, :data:`SLOTS`. Every entry
+point has one explicit signature with read-only inputs, so it is compiled or loaded at import,
+never inside a control cycle.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+
+from vla_kit.robots.fk_kernel import fk_one
+from vla_kit.safety.kernels import _max, _min, _ramp_dv, braking_extent_1, stop_feasible_1
+from vla_kit.safety.records import Check
+
+__all__ = ["SLOTS", "SLACK", "pose_excess_batch", "judge_batch", "search_segment", "human_clearance"]
+
+SLOTS = (Check.TCP_BOX, Check.ELBOW_BOX, Check.PLANE, Check.OBSTACLE, Check.TOOL_CONE, Check.TCP_SPEED)
+_POSE = 5  # the first five slots are pose checks; the last is the TCP speed
+SLACK = 1e-12  # m or rad: an equal excess after a round trip through FK still counts as "not worse"
+_WINDOW = 16  # points around last cycle's fraction, 1/256 apart
+_GRID = 16  # points per round of the full search
+
+
+# ---------------------------------------------------------------------- geometry (one pair at a time)
+
+
+@njit(cache=True)
+def _point_segment(px, py, pz, ax, ay, az, bx, by, bz) -> float:  # noqa: ANN001
+    dx, dy, dz = bx - ax, by - ay, bz - az
+    dd = dx * dx + dy * dy + dz * dz
+    t = ((px - ax) * dx + (py - ay) * dy + (pz - az) * dz) / (dd if dd > 0.0 else 1.0)
+    t = _min(_max(t, 0.0), 1.0)
+    ex, ey, ez = ax + t * dx - px, ay + t * dy - py, az + t * dz - pz
+    return math.sqrt(ex * ex + ey * ey + ez * ez)
+
+
+@njit(cache=True)
+def _segment_box(a, b, lo, hi) -> float:  # noqa: ANN001 - 3-vectors
+    """Distance from segment ``[a, b]`` to box ``[lo, hi]``: the piecewise-quadratic minimum of geometry.segment_box_distance."""
+    knots = np.empty(8)
+    knots[0], knots[1] = 0.0, 1.0
+    for k in range(3):
+        d = b[k] - a[k]
+        if d != 0.0:
+            knots[2 + k] = _min(_max((lo[k] - a[k]) / d, 0.0), 1.0)
+            knots[5 + k] = _min(_max((hi[k] - a[k]) / d, 0.0), 1.0)
+        else:
+            knots[2 + k] = 0.0
+            knots[5 + k] = 0.0
+    for i in range(1, 8):  # insertion sort of 8 values
+        x = knots[i]
+        j = i - 1
+        while j >= 0 and knots[j] > x:
+            knots[j + 1] = knots[j]
+            j -= 1
+        knots[j + 1] = x
+    best = math.inf
+    for p in range(7):
+        t0, t1 = knots[p], knots[p + 1]
+        mid = 0.5 * (t0 + t1)
+        num = 0.0
+        den = 0.0
+        for k in range(3):
+            d = b[k] - a[k]
+            pm = a[k] + mid * d
+            if pm < lo[k]:
+                num += d * (lo[k] - a[k])
+                den += d * d
+            elif pm > hi[k]:
+                num += d * (hi[k] - a[k])
+                den += d * d
+        t = num / den if den > 0.0 else mid
+        t = _min(_max(t, t0), t1)
+        sq = 0.0
+        for k in range(3):
+            pk = a[k] + t * (b[k] - a[k])
+            e = pk - _min(_max(pk, lo[k]), hi[k])
+            sq += e * e
+        best = _min(best, sq)
+    return math.sqrt(best)
+
+
+@njit(cache=True)
+def _clearance(frames, radii, spheres, boxes) -> float:  # noqa: ANN001
+    """Smallest gap (m) between any link capsule of one configuration and any obstacle (inf: none)."""
+    best = math.inf
+    for s in range(frames.shape[0] - 1):
+        a = frames[s, :3, 3]
+        b = frames[s + 1, :3, 3]
+        for o in range(spheres.shape[0]):
+            gap = _point_segment(spheres[o, 0], spheres[o, 1], spheres[o, 2], a[0], a[1], a[2], b[0], b[1], b[2]) - spheres[o, 3] - radii[s]
+            best = _min(best, gap)
+        for o in range(boxes.shape[0]):
+            best = _min(best, _segment_box(a, b, boxes[o, :3], boxes[o, 3:]) - radii[s])
+    return best
+
+
+# ---------------------------------------------------------------------- pose checks of one configuration
+
+
+@njit(cache=True)
+def _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess) -> float:  # noqa: ANN001
+    """Fill ``excess[:5]`` for one configuration; return the smallest box/plane/obstacle margin (m, inf: none).
+
+    ``lin`` rows are ``(frame, slot, nx, ny, nz, offset)``: margin ``n . p_frame + offset`` (>= 0 inside).
+    ``cone`` is NaN when the tool cone is off; excess[4] then stays 0.
+    """
+    for c in range(_POSE):
+        excess[c] = 0.0
+    margin = math.inf
+    worst = np.full(3, math.inf)
+    for g in range(lin.shape[0]):
+        f, slot = int(lin[g, 0]), int(lin[g, 1])
+        m = frames[f, 0, 3] * lin[g, 2] + frames[f, 1, 3] * lin[g, 3] + frames[f, 2, 3] * lin[g, 4] + lin[g, 5]
+        worst[slot] = _min(worst[slot], m)
+        margin = _min(margin, m)
+    for slot in range(3):
+        if worst[slot] < math.inf:
+            excess[slot] = _max(-worst[slot], 0.0)
+    if spheres.shape[0] or boxes.shape[0]:
+        obst = _clearance(frames, radii, spheres, boxes) - min_distance
+        excess[3] = _max(-obst, 0.0)
+        margin = _min(margin, obst)
+    if cone == cone:
+        z = frames[frames.shape[0] - 1, 2, 2]
+        excess[4] = _max(-(cone - math.acos(_min(_max(-z, -1.0), 1.0))), 0.0)
+    return margin
+
+
+_RO1 = types.Array(types.float64, 1, "A", readonly=True)
+_RO2 = types.Array(types.float64, 2, "A", readonly=True)
+_RO3 = types.Array(types.float64, 3, "A", readonly=True)
+_RO4 = types.Array(types.float64, 4, "A", readonly=True)
+
+
+@njit(types.void(_RO4, _RO2, _RO2, _RO2, _RO1, types.float64, types.float64, types.float64[:, ::1]), cache=True)
+def pose_excess_batch(frames: np.ndarray, lin: np.ndarray, spheres: np.ndarray, boxes: np.ndarray, radii: np.ndarray,
+                      min_distance: float, cone: float, out: np.ndarray) -> None:
+    """``out[k, :5]``: pose-check excess of each configuration's frames ``(K, F, 4, 4)`` (audits, allowances)."""
+    for k in range(frames.shape[0]):
+        _pose(frames[k], lin, spheres, boxes, radii, min_distance, cone, out[k])
+
+
+@njit(types.float64(_RO2, _RO3, _RO1), cache=True)
+def human_clearance(humans: np.ndarray, frames: np.ndarray, radii: np.ndarray) -> float:
+    """Smallest distance (m) from any person (points ``(H, 3)``) to the surface of any link capsule of
+    one configuration's frames ``(F, 4, 4)``; inf without people, 0 inside a capsule."""
+    best = math.inf
+    for p in range(humans.shape[0]):
+        for s in range(frames.shape[0] - 1):
+            d = _point_segment(humans[p, 0], humans[p, 1], humans[p, 2], frames[s, 0, 3], frames[s, 1, 3], frames[s, 2, 3],
+                               frames[s + 1, 0, 3], frames[s + 1, 1, 3], frames[s + 1, 2, 3]) - radii[s]
+            best = _min(best, d)
+    return best if best == math.inf else _max(best, 0.0)
+
+
+# ---------------------------------------------------------------------- judging candidate commands
+
+
+@njit(cache=True)
+def _judge(c, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
+           limit, allowance, recovering, p_prev, path, excess, frames, scratch) -> bool:  # noqa: ANN001
+    """Whether one candidate ``c`` passes stop feasibility and every Cartesian check; fills
+    ``excess`` (6 slots) and ``frames`` (its forward kinematics). ``plan`` rows: q_lo, q_hi, v, a, j.
+    ``limit`` is NaN without a TCP speed limit. ``path``: also clear the braking path and the
+    speed once the acceleration is ramped out (False: the pose alone, for reports).
+    ``scratch`` ``(F, 4, 4)`` is overwritten."""
+    n = c.shape[0]
+    ahead = scratch
+    stop_ok = True
+    reach = 0.0  # sum_i lever_i * travel_i: how far any point of the arm can move while braking
+    turn = 0.0  # sum_i travel_i: how far the tool can turn
+    speeding = limit == limit
+    v_ahead = np.empty(n)
+    v = np.empty(n)
+    a = np.empty(n)
+    for i in range(n):
+        vi = (c[i] - mq[i]) / h
+        ai = (vi - mv[i]) / h
+        v[i], a[i] = vi, ai
+        delta = h * plan[4, i]
+        rdv = _ramp_dv(ai, h, delta)
+        v_ahead[i] = vi + rdv
+        peak = _max(abs(vi), abs(vi + rdv))
+        travel = h * peak * ((abs(ai) + 2.0 * plan[3, i]) / delta + 4.0) + peak * peak / (2.0 * plan[3, i])
+        if path:
+            reach += levers[i] * travel
+            turn += travel
+        if stop_ok:
+            tol = pos_tol if (vi != 0.0 or ai != 0.0) else 0.0
+            lo, hi = plan[0, i] + tol, plan[1, i] - tol
+            if not (peak <= plan[2, i] or peak <= abs(vi)):
+                stop_ok = False
+            elif not (c[i] + travel <= hi and c[i] - travel >= lo):
+                stop_ok = stop_feasible_1(c[i], vi, ai, h, plan[0, i], plan[1, i], plan[2, i], plan[3, i], plan[4, i], pos_tol)
+    fk_one(c, fk_c, fk_s, fk_k, tool, frames)
+    margin = _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess)
+    ok = True
+    for s in range(_POSE):
+        if not excess[s] <= allowance[s] + SLACK:
+            ok = False
+    uncleared = reach >= margin or (cone == cone and turn >= cone - math.acos(_min(_max(-frames[frames.shape[0] - 1, 2, 2], -1.0), 1.0)))
+    unsure = False
+    if recovering:
+        unsure = ok and uncleared
+    elif uncleared:
+        ok = False
+    excess[5] = 0.0
+    if speeding:
+        last = frames.shape[0] - 1
+        dx, dy, dz = frames[last, 0, 3] - p_prev[0], frames[last, 1, 3] - p_prev[1], frames[last, 2, 3] - p_prev[2]
+        speed = math.sqrt(dx * dx + dy * dy + dz * dz) / h
+        if path:
+            for i in range(n):
+                v_ahead[i] = c[i] + h * v_ahead[i]
+            fk_one(v_ahead, fk_c, fk_s, fk_k, tool, ahead)
+            dx, dy, dz = ahead[last, 0, 3] - frames[last, 0, 3], ahead[last, 1, 3] - frames[last, 1, 3], ahead[last, 2, 3] - frames[last, 2, 3]
+            speed = _max(speed, math.sqrt(dx * dx + dy * dy + dz * dz) / h)
+        excess[5] = _max(speed - limit, 0.0)
+        ok = ok and excess[5] <= 0.0
+    if unsure:  # recovering from a start outside: judge the configuration where braking ends
+        q_stop = np.empty(n)
+        for i in range(n):
+            stop_i, _, _, _, exact = braking_extent_1(c[i], v[i], a[i], h, plan[3, i], plan[4, i])
+            q_stop[i] = stop_i
+            ok = ok and exact
+        fk_one(q_stop, fk_c, fk_s, fk_k, tool, ahead)
+        at_stop = np.empty(6)
+        _pose(ahead, lin, spheres, boxes, radii, min_distance, cone, at_stop)
+        for s in range(_POSE):
+            if not at_stop[s] <= allowance[s] + SLACK:
+                ok = False
+    return ok and stop_ok
+
+
+@njit(types.void(_RO2, _RO1, _RO1, _RO1, _RO2, types.float64, types.float64, _RO3, _RO3, _RO3, _RO2, _RO2, _RO2, _RO2, _RO1, _RO1,
+                 types.float64, types.float64, types.float64, _RO1, types.boolean, _RO1, types.boolean[::1], types.float64[:, ::1],
+                 types.float64[:, :, ::1]), cache=True)
+def judge_batch(cand: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray, plan: np.ndarray, pos_tol: float, h: float,
+                fk_c: np.ndarray, fk_s: np.ndarray, fk_k: np.ndarray, tool: np.ndarray, lin: np.ndarray, spheres: np.ndarray,
+                boxes: np.ndarray, radii: np.ndarray, levers: np.ndarray, min_distance: float, cone: float, limit: float,
+                allowance: np.ndarray, recovering: bool, p_prev: np.ndarray, good: np.ndarray, excess: np.ndarray,
+                frames: np.ndarray) -> None:
+    """Judge candidates ``cand`` ``(K, n)``: ``good[k]``, ``excess[k]`` (slots); ``frames`` gets the
+    forward kinematics of the first candidate."""
+    scratch = np.empty_like(frames)
+    spare = np.empty_like(frames)
+    for k in range(cand.shape[0]):
+        good[k] = _judge(cand[k], mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers,
+                         min_distance, cone, limit, allowance, recovering, p_prev, True, excess[k], frames if k == 0 else spare,
+                         scratch)
+
+
+@njit(types.float64(_RO1, _RO1, types.float64, _RO1, _RO1, _RO1, _RO2, types.float64, types.float64, _RO3, _RO3, _RO3, _RO2, _RO2,
+                    _RO2, _RO2, _RO1, _RO1, types.float64, types.float64, types.float64, _RO1, types.boolean, _RO1, types.float64[::1],
+                    types.float64[:, ::1]), cache=True)
+def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray, plan: np.ndarray,
+                   pos_tol: float, h: float, fk_c: np.ndarray, fk_s: np.ndarray, fk_k: np.ndarray, tool: np.ndarray, lin: np.ndarray,
+                   spheres: np.ndarray, boxes: np.ndarray, radii: np.ndarray, levers: np.ndarray, min_distance: float, cone: float,
+                   limit: float, allowance: np.ndarray, recovering: bool, p_prev: np.ndarray, out: np.ndarray,
+                   excess: np.ndarray) -> float:
+    """The furthest point from the braking step ``q_fb`` towards ``q_j`` that :func:`_judge` passes.
+
+    Writes it to ``out`` and returns its fraction of the way (1: ``q_j`` itself passes; 0: only
+    the braking step is left). ``excess`` rows: at ``q_j``, and at what was kept.
+
+    The search: with ``hint`` (last cycle's fraction, NaN: none) 16 points spaced 1/256 around it,
+    highest first; the first that passes settles it when the point above it failed. Otherwise a
+    16-point grid over the segment, refined once (1/256 of the segment), each round judged from
+    the top down to its first passing point. The braking step needs no judging: it continues a
+    stop that was admissible last cycle.
+    """
+    n = q_j.shape[0]
+    frames = np.empty((fk_c.shape[0] + 2, 4, 4))
+    scratch = np.empty_like(frames)
+    cand = np.empty(n)
+    row = np.empty(6)
+    if _judge(q_j, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
+              allowance, recovering, p_prev, True, excess[0], frames, scratch):
+        out[:] = q_j
+        excess[1, :] = excess[0]
+        return 1.0
+    if hint == hint:
+        for w in range(_WINDOW):
+            s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
+            for i in range(n):
+                cand[i] = q_fb[i] + s * (q_j[i] - q_fb[i])
+            if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
+                      limit, allowance, recovering, p_prev, True, row, frames, scratch):
+                if w > 0:  # bracketed: the point above failed
+                    out[:] = cand
+                    excess[1, :] = row
+                    return s
+                break
+            if w == _WINDOW - 1 and s == 0.0:  # down to the braking step: nothing further passes
+                out[:] = q_fb
+                excess[1, :] = row
+                return 0.0
+    lo, hi = 0.0, 1.0
+    found = False
+    for _ in range(2):
+        passed = False
+        s = hi
+        for g in range(_GRID):
+            s = lo + (hi - lo) * (1.0 - g / _GRID)
+            for i in range(n):
+                cand[i] = q_fb[i] + s * (q_j[i] - q_fb[i])
+            if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
+                      limit, allowance, recovering, p_prev, True, row, frames, scratch):
+                passed = True
+                out[:] = cand
+                excess[1, :] = row
+                hi = lo + (hi - lo) * (1.0 - (g - 1) / _GRID) if g > 0 else hi
+                lo = s
+                found = True
+                break
+        if not passed:
+            hi = s
+    if not found:  # only the braking step is left: report what it still exceeds, without a braking path
+        out[:] = q_fb
+        _judge(q_fb, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
+               limit, allowance, recovering, p_prev, False, excess[1], frames, scratch)
+    return lo
