@@ -38,7 +38,7 @@ def test_the_stacked_limit_test_is_the_exact_one(pos, vel, acc, dq, scale, near)
     layer, env = make_layer()
     mem, plan, h = _state(layer, env, pos, vel, acc, near)
     q = mem.q + h * mem.v + scale * dq
-    ok, _, _ = layer._enforcer.exact_ok(q, mem, h)
+    ok, _, _ = layer._enforcer.measure(q, mem, h)
     broke = exceeded(q, mem.q, mem.v, mem.a, h, env.limits, env.period)
     assert ok == (not any(m.any() for m in broke.values()))
     np.testing.assert_array_equal(layer._enforcer.joints_ok(), ~np.any(list(broke.values()), axis=0))
@@ -51,34 +51,14 @@ def test_the_cheap_stop_test_is_the_cheap_bound_of_stop_feasible(pos, vel, acc, 
     mem, plan, h = _state(layer, env, pos, vel * 0.5, acc * 0.02, near)
     enf = layer._enforcer
     q = mem.q + h * (mem.v + h * mem.a) + scale * dq
-    ok, v, a = enf.exact_ok(q, mem, h)
+    ok, v, a = enf.measure(q, mem, h)
     if not ok:
         return
-    easy, travel, rdv, per_joint = enf.cheap_stop(q, v, a, plan, h)
-    cheap, travel_ref, _ = stop_feasible(q, v, a, plan, h, cheap_only=True)
+    easy, per_joint = enf.cheap_stop(q, v, a, plan, h)
+    cheap = stop_feasible(q, v, a, plan, h, cheap_only=True)[0]
     assert easy == bool(cheap.all())
     np.testing.assert_array_equal(np.ones(7, bool) if per_joint is None else per_joint, cheap)
     if easy:
-        np.testing.assert_array_equal(travel, travel_ref)
-        np.testing.assert_array_equal(v if rdv is None else v + rdv, v + ramp_dv(a, h, h * plan.j))
         assert stop_feasible(q, v, a, plan, h, exact=True)[0].all()  # the bound is sound
 
 
-@settings(max_examples=150, deadline=None)
-@given(pos=vec, vel=vec, dq=vec, scale=st.sampled_from([1e-5, 1e-4, 1e-3]), reduced=st.booleans())
-def test_the_single_candidate_cartesian_check_is_evaluate(pos, vel, dq, scale, reduced):
-    layer, env = make_layer(CART)
-    lim = env.limits
-    q_prev = PANDA_HOME + 0.4 * pos
-    q = q_prev + scale * dq
-    travel = np.abs(vel) * 0.05
-    v_ahead = vel * lim.v_max * 0.1
-    cart = layer.cartesian
-    p_prev = cart.tcp_position(q_prev)
-    limit = cart.speed_limit(reduced)
-    ok, frames, speed = cart.check_one(q, q + env.period * v_ahead, travel, p_prev, env.period, limit)
-    tcp = frames[-1, :3, 3]
-    rep = cart.evaluate(q[None, :], p_prev, env.period, reduced=reduced, allowance={}, reach=travel[None, :], v_ahead=v_ahead[None, :])
-    assert ok == bool(rep.ok[0])
-    np.testing.assert_array_equal(tcp, rep.tcp[0])
-    assert np.isclose(speed, np.linalg.norm(tcp - p_prev) / env.period)

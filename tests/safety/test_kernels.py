@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vla_kit.safety import Envelope
-from vla_kit.safety.braking import braking_extent
+from vla_kit.safety.braking import brake_accel, braking_extent
 from vla_kit.safety.checks import PlanLimits, backward_differences, plan_limits, stop_feasible
-from vla_kit.safety.kernels import braking_extent_1, furthest_stoppable_joints, stop_feasible_1
+from vla_kit.safety.kernels import brake_accel_1, braking_extent_1, braking_step, furthest_stoppable_joints, stop_feasible_1
 from vla_kit.safety.search import furthest_stoppable
 from vla_kit.safety.state import Memory
 
@@ -88,18 +88,39 @@ def test_the_per_cycle_kernels_are_compiled_at_import_with_one_signature_that_fr
     import subprocess
     import sys
 
-    code = ("from vla_kit.robots import fk_kernel, get_robot_model\n"
-            "from vla_kit.safety import kernels\n"
-            "fk, search = fk_kernel.chain_frames, kernels.furthest_stoppable_joints\n"
-            "before = (len(fk.signatures), len(search.signatures))\n"
+    code = ("from numba.core.registry import CPUDispatcher\n"
+            "from vla_kit.robots import fk_kernel, get_robot_model\n"
+            "from vla_kit.safety import cartesian_kernels, kernels\n"
+            "jits = [f for m in (fk_kernel, kernels, cartesian_kernels) for f in vars(m).values() if isinstance(f, CPUDispatcher)]\n"
+            "count = lambda: {f.__name__: len(f.signatures) for f in jits}\n"
+            "before = count()\n"
             "import numpy as np\n"
             "from vla_kit.safety import Envelope, RobotState, SafetyLayer\n"
-            "env = Envelope.from_dict({'cartesian': {'tcp_speed_max': 1.0}})\n"
+            "env = Envelope.from_dict({'cartesian': {'tcp_speed_max': 1.0, 'tcp_speed_max_reduced': 0.25, 'tcp_box': {'min': [-0.2, -0.5, 0.1], 'max': [0.75, 0.5, 1.0]},\n"
+            "                          'tool_cone_deg': 60.0}, 'separation': {'enabled': True},\n"
+            "                          'obstacles': {'spheres': [{'centre': [0.6, 0.45, 0.3], 'radius': 0.1}]}})\n"
             "layer, model = SafetyLayer(env, get_robot_model('panda')), get_robot_model('panda')\n"
-            "q = (model.q_max - 0.06).copy()\n"
-            "for k in range(300):  # drive joints into their limits: clamps, stop-distance searches\n"
-            "    q = np.asarray(layer.filter(q + 0.01, RobotState(q=q), env.period).command_sent)\n"
-            "print(before, (len(fk.signatures), len(search.signatures)))\n")
+            "q = np.array([0.0, -0.3, 0.0, -2.0, 0.0, 1.8, 0.7])\n"
+            "for k in range(300):  # push every joint: clamps, stop-distance and Cartesian searches, a person nearby\n"
+            "    q = np.asarray(layer.filter(q + 0.01, RobotState(q=q, humans=np.array([[1.5, 0.0, 0.5]])), env.period).command_sent)\n"
+            "after = count()\n"
+            "entries = [f.__name__ for f in jits if not f._can_compile]  # declared with their signature\n"
+            "print(sorted(f for f in before if before[f] != after[f]), all(before[f] == 1 for f in entries), len(entries))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(1, 1) (1, 1)"
+    all_compiled, how_many = out.stdout.split()[1:]
+    assert out.stdout.split()[0] == "[]" and all_compiled == "True" and int(how_many) == 10, out.stdout
+
+
+@settings(max_examples=2000, deadline=None)
+@given(values, values, limits)
+def test_the_braking_step_is_the_reference_law_bit_for_bit(v, a, lim):
+    h, a_max, j_max = lim
+    q = np.array([0.3, -1.2])
+    vv, aa = np.array([v, -v]), np.array([a, -a])
+    ref = q + h * (vv + h * brake_accel(vv, aa, h, np.full(2, a_max), np.full(2, j_max)))
+    got = np.empty(2)
+    braking_step(q, vv, aa, h, np.full(2, a_max), np.full(2, j_max), got)
+    for x, y in zip(got, ref):
+        assert _same(x, y), (x, y)
+    assert _same(brake_accel_1(v, a, h, a_max, j_max), float(brake_accel(np.array(v), np.array(a), h, np.array(a_max), np.array(j_max))))

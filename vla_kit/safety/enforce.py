@@ -11,16 +11,17 @@ operations — which stay the reference (and the slow path for the rare hard cas
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
 
-from vla_kit.safety.braking import brake_accel, ramp_dv
 from vla_kit.safety.cartesian import CartesianGuard
 from vla_kit.safety.checks import PlanLimits, backward_differences, stop_feasible
 from vla_kit.safety.envelope import Envelope, OnViolation
+from vla_kit.safety.kernels import blame_rows, braking_step, cheap_stop_joints, measure_rows
 from vla_kit.safety.records import Check, Level, Violation
-from vla_kit.safety.search import cartesian_verdict, furthest_cartesian, furthest_stoppable
+from vla_kit.safety.search import furthest_cartesian, furthest_stoppable
 from vla_kit.safety.state import Memory
 
 __all__ = ["JointEnforcer", "Outcome"]
@@ -31,7 +32,7 @@ _UNITS = ("rad", "rad", "rad/s", "rad/s^2", "rad/s^3")
 _count = np.count_nonzero
 
 # make(check, level, joint, original, safe, reason) -> Violation
-MakeViolation = Callable[[Check, Level, "int | None", float, float, str], Violation]
+MakeViolation = Callable[[Check, Level, "int | None", float, float, "str | Callable[[], str]"], Violation]
 
 
 class Outcome:
@@ -70,10 +71,11 @@ class JointEnforcer:
         self.caution_fraction = envelope.caution_fraction
         # Row k of _buf holds the measure that row k of _bound limits: q_lo - q, q - q_hi, |dq|, |v|, |a|, |j|.
         self._buf = np.empty((6, n))
-        self._rows = tuple(self._buf)
         self._bound = np.zeros((6, n))
         self._bound[3], self._bound[4], self._bound[5] = lim.v_max, lim.a_max, lim.j_max
         self._caution = np.array([envelope.caution_fraction * lim.v_max, envelope.caution_fraction * lim.a_max])
+        self._blame_table = np.empty((n, 5))  # scratch for blame_rows
+        self._stop_ok = np.empty(n, dtype=bool)  # scratch for cheap_stop_joints
         self._key: tuple | None = None
         self._fraction: float | None = None  # where the last Cartesian search ended (a hint: it moves little per cycle)
 
@@ -95,97 +97,59 @@ class JointEnforcer:
 
     # ------------------------------------------------------------------ exact tests
 
-    def measure(self, q: np.ndarray, dq: np.ndarray, v: np.ndarray, a: np.ndarray, j: np.ndarray, mem: Memory) -> bool:
-        """Fill the measure rows for ``q`` and say whether every direct limit holds exactly."""
-        r = self._rows
-        np.subtract(mem.q_lo, q, out=r[0])  # <= 0 exactly when q >= q_lo (IEEE subtraction keeps the sign)
-        np.subtract(q, mem.q_hi, out=r[1])
-        np.abs(dq, out=r[2])
-        np.abs(v, out=r[3])
-        np.abs(a, out=r[4])
-        np.abs(j, out=r[5])
-        return _count(self._buf <= self._bound) == self._buf.size
+    def measure(self, q: np.ndarray, mem: Memory, h: float) -> tuple[bool, np.ndarray, np.ndarray]:
+        """Fill the measure rows for ``q``: ``(every direct limit holds exactly, v, a)`` (compiled,
+        :func:`~vla_kit.safety.kernels.measure_rows`)."""
+        v, a = np.empty(self.n), np.empty(self.n)
+        return measure_rows(q, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._bound, self._buf, v, a), v, a
 
     def joints_ok(self) -> np.ndarray:
         """Per joint, after :meth:`measure`: every direct limit holds."""
         return (self._buf <= self._bound).all(axis=0)
 
-    def exact_ok(self, q: np.ndarray, mem: Memory, h: float) -> tuple[bool, np.ndarray, np.ndarray]:
-        """Exact re-check of ``q``: ``(ok, v, a)``."""
-        dq = q - mem.q
-        v = dq / h
-        a = (v - mem.v) / h
-        j = (a - mem.a) / h
-        return self.measure(q, dq, v, a, j, mem), v, a
-
     # ------------------------------------------------------------------ stop feasibility
 
     def cheap_stop(self, q: np.ndarray, v: np.ndarray, a: np.ndarray, plan: PlanLimits,
-                   h: float) -> tuple[bool, np.ndarray, np.ndarray | None, np.ndarray | None]:
+                   h: float) -> tuple[bool, np.ndarray | None]:
         """The cheap braking bound of :func:`~vla_kit.safety.checks.stop_feasible` for a ``q``
         whose direct limits hold, after :meth:`measure`.
 
         Returns:
-            ``(all feasible by the bound, travel bound (rad), ramp velocity change or None when 0,
-            per-joint verdict or None when all are feasible)``.
+            ``(all feasible by the bound, per-joint verdict or None when all are feasible)``.
         """
-        abs_v, abs_a = self._rows[3], self._rows[4]
-        speed_ok = None
-        if _count(abs_a > self._delta):
-            rdv = ramp_dv(a, h, self._delta)
-            peak = np.maximum(abs_v, np.abs(v + rdv))
-            speed_ok = (peak <= plan.v) | (peak <= abs_v)
-        else:  # |a| <= h J: ramping it to zero changes nothing; the peak speed is the current one
-            rdv, peak = None, abs_v
-        travel = h * peak * ((abs_a + self._two_a) / self._delta + 4.0) + peak * peak / self._two_a
-        # Joints at rest stop where they are (inside, as the direct limits hold); the others keep pos_tol.
-        ok = ((q + travel <= self._hi_tol) & (q - travel >= self._lo_tol)) | ((v == 0.0) & (a == 0.0))
-        if speed_ok is not None:
-            ok &= speed_ok
-        if _count(ok) == self.n:
-            return True, travel, rdv, None
-        return False, travel, rdv, ok
+        ok = self._stop_ok
+        if cheap_stop_joints(q, v, a, h, self._delta, self._two_a, plan.v, self._hi_tol, self._lo_tol, ok):
+            return True, None
+        return False, ok.copy()
 
     # ------------------------------------------------------------------ the cycle
 
     def brake(self, mem: Memory, plan: PlanLimits, h: float) -> np.ndarray:
         """One step of the braking law: the controlled stop, and the always-feasible fallback."""
-        return mem.q + h * (mem.v + h * brake_accel(mem.v, mem.a, h, plan.a, plan.j))
+        out = np.empty(self.n)
+        braking_step(mem.q, mem.v, mem.a, h, plan.a, plan.j, out)
+        return out
 
     def enforce(self, q_cmd: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *, reduced: bool,
                 recs: list[Violation], make: MakeViolation) -> Outcome:
         """Pass an in-limit command through untouched (same object); clamp or reject anything else."""
-        dq = q_cmd - mem.q
-        v = dq / h
-        a = (v - mem.v) / h
-        j = (a - mem.a) / h
         cart, cart_checks = self.cartesian, []
-        direct_all = self.measure(q_cmd, dq, v, a, j, mem)
+        direct_all, v, a = self.measure(q_cmd, mem, h)
         direct_ok = stop_ok = None
         if direct_all:
-            easy, travel, rdv, _ = self.cheap_stop(q_cmd, v, a, plan, h)
+            easy = self.cheap_stop(q_cmd, v, a, plan, h)[0]
             if not easy:
-                stop_ok, travel, _ = stop_feasible(q_cmd, v, a, plan, h)
+                stop_ok = stop_feasible(q_cmd, v, a, plan, h)[0]
                 easy = bool(stop_ok.all())
-                rdv = ramp_dv(a, h, self._delta)
             if easy:
                 near = bool(_count(self._buf[3:5] >= self._caution))
                 if not cart.enabled:
                     return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, None)
-                limit = cart.speed_limit(reduced)
-                if not mem.allowance:
-                    q_ahead = None if limit is None else q_cmd + h * (v if rdv is None else v + rdv)
-                    good, frames, speed = cart.check_one(q_cmd, q_ahead, travel, mem.tcp, h, limit)  # speed: now
-                    if good:
-                        near = near or (limit is not None and speed >= self.caution_fraction * limit)
-                        return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, frames)
-                rdv = ramp_dv(a, h, self._delta) if rdv is None else rdv
-                good, rep = cartesian_verdict(cart, q_cmd[None, :], v[None, :], a[None, :], travel[None, :], mem, plan, h,
-                                              reduced=reduced)
+                good, excess, frames = cart.judge(q_cmd[None, :], mem, plan, h, reduced=reduced)
                 if good[0]:
-                    near = near or self._tcp_near(rep.tcp[0], mem, h, limit)
-                    return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, None)
-                cart_checks = [c for c, x in rep.excess.items() if x[0] > 0.0] or [Check.STOP_DISTANCE]
+                    near = near or self._tcp_near(frames[-1, :3, 3], mem, h, cart.speed_limit(reduced))
+                    return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, frames)
+                cart_checks = [c for c, x in cart.named(excess[0]).items() if x > 0.0] or [Check.STOP_DISTANCE]
             direct_ok = np.ones(self.n, dtype=bool)
             stop_ok = np.ones(self.n, dtype=bool) if stop_ok is None else stop_ok
         else:
@@ -202,19 +166,18 @@ class JointEnforcer:
             keep = direct_ok & stop_ok
             if keep.any():
                 q_c = np.where(keep, q_cmd, q_c)
-            exact, v_c, a_c = self.exact_ok(q_c, mem, h)
-            easy, travel, rdv, cheap = self.cheap_stop(q_c, v_c, a_c, plan, h) if exact else (False, None, None, None)
+            exact, v_c, a_c = self.measure(q_c, mem, h)
+            easy, cheap = self.cheap_stop(q_c, v_c, a_c, plan, h) if exact else (False, None)
             if easy:
                 q_out, v_out, a_out = q_c, v_c, a_c  # exact: verify() has nothing left to do
             else:
                 q_fb = self.brake(mem, plan, h)
                 q_out = furthest_stoppable(q_fb, q_c, mem, plan, h, cheap_ok=cheap)
             if cart.enabled:
-                limit = cart.speed_limit(reduced)
                 good = False
-                if easy and not mem.allowance:
-                    q_ahead = None if limit is None else q_c + h * (v_c if rdv is None else v_c + rdv)
-                    good, frames, _ = cart.check_one(q_c, q_ahead, travel, mem.tcp, h, limit)
+                if easy:  # the joint clamp alone may do: judge it before searching
+                    passed, _, frames = cart.judge(q_c[None, :], mem, plan, h, reduced=reduced)
+                    good = bool(passed[0])
                 if good:
                     cart_checks = []
                 else:
@@ -259,17 +222,17 @@ class JointEnforcer:
         Returns:
             ``(q, v, a)``: what to send and its backward differences.
         """
-        ok, v, a = self.exact_ok(q_out, mem, h)
+        ok, v, a = self.measure(q_out, mem, h)
         if ok:
             return q_out, v, a
         q_fb = self.brake(mem, plan, h)
         if q_fb is not q_out:
-            ok, v, a = self.exact_ok(q_fb, mem, h)
+            ok, v, a = self.measure(q_fb, mem, h)
             if ok:
                 recs.append(make(Check.INFEASIBLE, Level.WARNING, None, np.nan, np.nan, "numerical fallback to the braking step"))
                 return q_fb, v, a
         q_last = np.clip(q_fb, mem.q_lo, mem.q_hi)
-        _, v, a = self.exact_ok(q_last, mem, h)
+        _, v, a = self.measure(q_last, mem, h)
         bad = np.flatnonzero(~self.joints_ok()).tolist()
         recs.append(make(Check.INFEASIBLE, Level.DANGER, None, np.nan, np.nan,
                          f"no command meets every limit at dt={h:.6g} s (did dt change mid-motion?); position kept "
@@ -280,35 +243,31 @@ class JointEnforcer:
                cart_checks: list[Check], lo4: np.ndarray, hi4: np.ndarray, plan: PlanLimits, mem: Memory,
                recs: list[Violation], make: MakeViolation) -> None:
         """One record per changed joint, naming the limit that bound it and every other one it broke."""
-        changed = np.flatnonzero(q_out != q_cmd).tolist()
-        if not changed:
+        table = self._blame_table
+        rows = table[:blame_rows(q_cmd, q_out, measures, self._bound, lo4, hi4, plan.q_lo, plan.q_hi, mem.q_lo, mem.q_hi, table)].tolist()
+        if not rows:
             return
-        broken = measures > self._bound  # rows: below, above, step, velocity, acceleration, jerk
-        broken5 = broken[1:].copy()
-        broken5[0] |= broken[0]  # position
-        lo = np.concatenate([plan.q_lo[None, :], lo4])
-        hi = np.concatenate([plan.q_hi[None, :], hi4])
-        pull = (np.maximum(lo - q_cmd, 0.0) + np.maximum(q_cmd - hi, 0.0)) * broken5  # how far each broken limit pulls
-        binding = np.argmax(pull, axis=0).tolist()
-        beyond = np.where(q_cmd < mem.q_lo, mem.q_lo, mem.q_hi)
-        measure = measures[1:].copy()
-        measure[0] = q_cmd
-        limit = self._bound[1:].copy()
-        limit[0] = beyond
-        broken_l, measure_l, limit_l = broken5.T.tolist(), measure.T.tolist(), limit.T.tolist()
-        ok_l, stop_l, cmd_l, out_l = direct_ok.tolist(), stop_ok.tolist(), q_cmd.tolist(), q_out.tolist()
+        ok_l, stop_l = direct_ok.tolist(), stop_ok.tolist()
         mode = "; rejected: braking this cycle" if self.reject else ""
-        for i in changed:
+        held = None
+        for joint, k, measure, limit, bits in rows:
+            i = int(joint)
             if not ok_l[i]:
-                k = binding[i]
-                check = _DIRECT[k]
-                reason = f"{_NAMES[k]} {measure_l[i][k]:.6g} {_UNITS[k]} beyond {limit_l[i][k]:.6g}"
-                others = [_NAMES[m] for m in range(5) if broken_l[i][m] and m != k]
-                if others:
-                    reason += f" (also {', '.join(others)})"
+                k = int(k)
+                check, reason = _DIRECT[k], partial(_direct_reason, k, measure, limit, int(bits), mode)
             elif not stop_l[i]:
-                check, reason = Check.STOP_DISTANCE, "could not have braked inside the position limits from there"
+                check, reason = Check.STOP_DISTANCE, "could not have braked inside the position limits from there" + mode
             else:
-                check = cart_checks[0] if cart_checks else Check.STOP_DISTANCE
-                reason = "held back with the whole arm by " + ", ".join(c.value for c in cart_checks)
-            recs.append(make(check, Level.WARNING, i, cmd_l[i], out_l[i], reason + mode))
+                if held is None:
+                    held = "held back with the whole arm by " + ", ".join(c.value for c in cart_checks) + mode
+                check, reason = (cart_checks[0] if cart_checks else Check.STOP_DISTANCE), held
+            recs.append(make(check, Level.WARNING, i, q_cmd[i], q_out[i], reason))
+
+
+def _direct_reason(k: int, measure: float, limit: float, broken: int, mode: str) -> str:
+    """The line for a joint clamped by direct limit ``k`` (formatted when first read); ``broken``: bit ``m`` for limit ``m``."""
+    reason = f"{_NAMES[k]} {measure:.6g} {_UNITS[k]} beyond {limit:.6g}"
+    others = [_NAMES[m] for m in range(5) if broken >> m & 1 and m != k]
+    if others:
+        reason += f" (also {', '.join(others)})"
+    return reason + mode

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-__all__ = ["braking_extent_1", "stop_feasible_1", "furthest_stoppable_joints"]
+__all__ = ["braking_extent_1", "stop_feasible_1", "brake_accel_1", "braking_step", "furthest_stoppable_joints", "blame_rows"]
 
 _GRID_POINTS = 32  # the search's grid: fractions (k + 1) / 32 of the way from the braking step
 
@@ -135,6 +135,21 @@ def stop_feasible_1(q: float, v: float, a: float, h: float, q_lo: float, q_hi: f
     return exact and q_high <= q_hi - tol and q_low >= q_lo + tol
 
 
+@njit(cache=True)
+def brake_accel_1(v: float, a: float, h: float, a_max: float, j_max: float) -> float:
+    """:func:`~vla_kit.safety.braking.brake_accel` for one joint: the braking law's next acceleration."""
+    delta = h * j_max
+    sign = 1.0 if v + _ramp_dv(a, h, delta) >= 0.0 else -1.0
+    vs, as_ = sign * v, sign * a
+    lo = _max(as_ - delta, -a_max)
+    if vs + h * lo + _ramp_dv(lo, h, delta) >= 0.0:
+        return sign * lo
+    x = _max(vs, 0.0) / (h * delta)
+    m = _landing_steps(x)
+    land = -delta * (x + m * (m + 1.0) * 0.5) / (m + 1.0)
+    return sign * _min(_max(land, lo), _min(as_ + delta, a_max))
+
+
 _IN = types.Array(types.float64, 1, "A", readonly=True)  # accepts writable and frozen arrays alike
 
 
@@ -156,3 +171,99 @@ def furthest_stoppable_joints(out: np.ndarray, q_fb: np.ndarray, q_c: np.ndarray
             if stop_feasible_1(cand, v, a, h, q_lo[i], q_hi[i], v_lim[i], a_max[i], j_max[i], pos_tol):
                 out[i] = cand
                 break
+
+
+_RO2 = types.Array(types.float64, 2, "A", readonly=True)
+
+
+@njit(types.void(_IN, _IN, _IN, types.float64, _IN, _IN, types.float64[::1]), cache=True)
+def braking_step(q: np.ndarray, v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray, j_max: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = one step of the braking law from ``(q, v, a)``: ``q + h (v + h alpha)`` per joint."""
+    for i in range(q.shape[0]):
+        out[i] = q[i] + h * (v[i] + h * brake_accel_1(v[i], a[i], h, a_max[i], j_max[i]))
+
+
+@njit(types.int64(_IN, _IN, _RO2, _RO2, _RO2, _RO2, _IN, _IN, _IN, _IN, types.float64[:, ::1]), cache=True)
+def blame_rows(q_cmd: np.ndarray, q_out: np.ndarray, measures: np.ndarray, bound: np.ndarray, lo4: np.ndarray, hi4: np.ndarray,
+               plan_lo: np.ndarray, plan_hi: np.ndarray, mem_lo: np.ndarray, mem_hi: np.ndarray, out: np.ndarray) -> int:
+    """Who is to blame for each changed joint of a clamped command (:meth:`JointEnforcer._blame`).
+
+    ``measures`` rows (of the command) against ``bound`` rows: ``q_lo - q``, ``q - q_hi``, ``|dq|``,
+    ``|v|``, ``|a|``, ``|j|``; ``lo4``/``hi4``: the step, velocity, acceleration and jerk intervals.
+    For the ``m``-th changed joint ``out[m]`` gets ``(joint, binding limit k, measured value,
+    limit value, broken limits as bits)`` with ``k`` = 0 position, 1 step, 2 velocity,
+    3 acceleration, 4 jerk: the broken limit whose interval lies furthest from the command (the
+    first on ties). Returns how many joints changed.
+    """
+    m = 0
+    for i in range(q_cmd.shape[0]):
+        if q_out[i] == q_cmd[i]:
+            continue
+        q = q_cmd[i]
+        bits = 0
+        best, k_best = -1.0, 0
+        for k in range(5):
+            broken = (measures[0, i] > bound[0, i] or measures[1, i] > bound[1, i]) if k == 0 else measures[k + 1, i] > bound[k + 1, i]
+            if not broken:
+                continue
+            bits |= 1 << k
+            lo = plan_lo[i] if k == 0 else lo4[k - 1, i]
+            hi = plan_hi[i] if k == 0 else hi4[k - 1, i]
+            pull = _max(lo - q, 0.0) + _max(q - hi, 0.0)
+            if pull > best:
+                best, k_best = pull, k
+        out[m, 0] = i
+        out[m, 1] = k_best
+        if k_best == 0:
+            out[m, 2] = q
+            out[m, 3] = mem_lo[i] if q < mem_lo[i] else mem_hi[i]
+        else:
+            out[m, 2] = measures[k_best + 1, i]
+            out[m, 3] = bound[k_best + 1, i]
+        out[m, 4] = bits
+        m += 1
+    return m
+
+
+@njit(types.boolean(_IN, _IN, _IN, _IN, _IN, _IN, types.float64, _RO2, types.float64[:, ::1], types.float64[::1], types.float64[::1]),
+      cache=True)
+def measure_rows(q: np.ndarray, mem_q: np.ndarray, mem_v: np.ndarray, mem_a: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray, h: float,
+                 bound: np.ndarray, rows: np.ndarray, v: np.ndarray, a: np.ndarray) -> bool:
+    """Backward differences of ``q`` into ``v``, ``a``, and the measure ``rows`` (``q_lo - q``,
+    ``q - q_hi``, ``|dq|``, ``|v|``, ``|a|``, ``|j|``); whether every row is within ``bound`` (see
+    :meth:`~vla_kit.safety.enforce.JointEnforcer.measure`: the same operations, bit for bit)."""
+    ok = True
+    for i in range(q.shape[0]):
+        dq = q[i] - mem_q[i]
+        vi = dq / h
+        ai = (vi - mem_v[i]) / h
+        ji = (ai - mem_a[i]) / h
+        v[i], a[i] = vi, ai
+        rows[0, i] = q_lo[i] - q[i]
+        rows[1, i] = q[i] - q_hi[i]
+        rows[2, i] = abs(dq)
+        rows[3, i] = abs(vi)
+        rows[4, i] = abs(ai)
+        rows[5, i] = abs(ji)
+        for r in range(6):
+            if not rows[r, i] <= bound[r, i]:
+                ok = False
+    return ok
+
+
+@njit(types.boolean(_IN, _IN, _IN, types.float64, _IN, _IN, _IN, _IN, _IN, types.boolean[::1]), cache=True)
+def cheap_stop_joints(q: np.ndarray, v: np.ndarray, a: np.ndarray, h: float, delta: np.ndarray, two_a: np.ndarray, v_lim: np.ndarray,
+                      hi_tol: np.ndarray, lo_tol: np.ndarray, ok: np.ndarray) -> bool:
+    """The cheap braking bound of :func:`~vla_kit.safety.checks.stop_feasible` per joint into ``ok``;
+    whether it clears every joint. ``delta = h J``, ``two_a = 2 A``, ``hi_tol``/``lo_tol``: the
+    position limits less ``pos_tol``. A joint at rest stops where it is."""
+    every = True
+    for i in range(q.shape[0]):
+        abs_v, abs_a = abs(v[i]), abs(a[i])
+        peak = _max(abs_v, abs(v[i] + _ramp_dv(a[i], h, delta[i])))
+        travel = h * peak * ((abs_a + two_a[i]) / delta[i] + 4.0) + peak * peak / two_a[i]
+        good = (q[i] + travel <= hi_tol[i] and q[i] - travel >= lo_tol[i]) or (v[i] == 0.0 and a[i] == 0.0)
+        good = good and (peak <= v_lim[i] or peak <= abs_v)
+        ok[i] = good
+        every = every and good
+    return every

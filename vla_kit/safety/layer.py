@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -379,6 +379,7 @@ class SafetyLayer:
                 self._log.append(r)
         self._held = {r.check for r in recs} if at_rest else set()
 
-    def _violation(self, check: Check, level: Level, joint: int | None, original: float, safe: float, reason: str) -> Violation:
+    def _violation(self, check: Check, level: Level, joint: int | None, original: float, safe: float,
+                   reason: str | Callable[[], str]) -> Violation:
         name = None if joint is None else self.model.joint_names[joint]
         return Violation(self.cycle, check, level, joint, name, float(original), float(safe), reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import Callable
 
 import numpy as np
 
@@ -57,9 +58,8 @@ class Check(str, Enum):
     INFEASIBLE = "infeasible"  # no output met every limit; position was kept, the rest is reported
 
 
-@dataclass(frozen=True)
 class Violation:
-    """One intervention (or one fault) in one cycle.
+    """One intervention (or one fault) in one cycle; a read-only record.
 
     Attributes:
         cycle: the layer's cycle counter (1 = first call to ``filter``).
@@ -69,17 +69,51 @@ class Violation:
         joint_name: the joint's name, or ``None``.
         original: the commanded value (rad for joints; m/s, m or rad for Cartesian measures).
         safe: the value actually sent, in the same unit.
-        reason: one readable line.
+        reason: one readable line. The layer may hand over a function that writes it: a clamped
+            cycle makes a record per joint, and most records are counted, not read, so the line
+            is formatted the first time it is asked for.
     """
 
-    cycle: int
-    check: Check
-    level: Level
-    joint: int | None
-    joint_name: str | None
-    original: float
-    safe: float
-    reason: str
+    __slots__ = ("cycle", "check", "level", "joint", "joint_name", "original", "safe", "_reason")
+    _FIELDS = ("cycle", "check", "level", "joint", "joint_name", "original", "safe", "reason")
+
+    def __init__(self, cycle: int, check: Check, level: Level, joint: int | None, joint_name: str | None, original: float,
+                 safe: float, reason: str | Callable[[], str]) -> None:
+        put = object.__setattr__
+        put(self, "cycle", cycle)
+        put(self, "check", check)
+        put(self, "level", level)
+        put(self, "joint", joint)
+        put(self, "joint_name", joint_name)
+        put(self, "original", original)
+        put(self, "safe", safe)
+        put(self, "_reason", reason)
+
+    @property
+    def reason(self) -> str:
+        """One readable line."""
+        r = self._reason
+        if not isinstance(r, str):
+            r = r()
+            object.__setattr__(self, "_reason", r)
+        return r
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Violation is read-only (tried to set {name!r})")
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, f) for f in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Violation):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "Violation(" + ", ".join(f"{f}={v!r}" for f, v in zip(self._FIELDS, self._values())) + ")"
 
 
 @dataclass(frozen=True)
