@@ -1,6 +1,8 @@
 """The safety layer between a policy and a robot arm: envelope (limits as data), pure checks, the layer.
 
-Pure numpy (and pydantic for the envelope); it never imports a policy, a simulator or a notebook.
+numpy, with the per-cycle arithmetic compiled by numba (pydantic for the envelope); it never
+imports a policy, a simulator or a notebook. :func:`control_gc` keeps CPython's full-heap garbage
+collections (tens of milliseconds) out of a control loop.
 Also here: speed-and-separation monitoring (:mod:`~vla_kit.safety.separation`), whole-chunk
 validation (:mod:`~vla_kit.safety.chunk`) and the vectorised trajectory audit
 (:mod:`~vla_kit.safety.audit`); ``vla-kit safety filter|audit`` is :mod:`~vla_kit.safety.cli`.
@@ -14,6 +16,7 @@ from vla_kit.safety.records import Check, Decision, Level, Violation
 from vla_kit.safety.chunk import ChunkReport, ChunkVerdict, StepAction, StepReport, validate_chunk
 from vla_kit.safety.audit import AuditReport, audit_trajectory
 from vla_kit.safety.separation import SeparationMonitor, SeparationVerdict, protective_separation_distance
+from vla_kit.safety.realtime import ControlGC, control_gc
 
 __all__ = [
     "Envelope",
@@ -38,5 +41,7 @@ __all__ = [
     "audit_trajectory",
     "SeparationMonitor",
     "SeparationVerdict",
+    "ControlGC",
+    "control_gc",
     "protective_separation_distance",
 ]

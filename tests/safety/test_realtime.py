@@ -1,0 +1,39 @@
+"""control_gc: the heap frozen, no automatic full collections inside the block, everything restored after."""
+
+from __future__ import annotations
+
+import gc
+
+from vla_kit.safety import control_gc
+
+
+def test_the_block_freezes_the_heap_and_stops_full_collections_then_restores_the_collector():
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    with control_gc() as g:
+        assert gc.get_freeze_count() > frozen
+        gen0, gen1, gen2 = gc.get_threshold()
+        assert (gen0, gen1) == before[:2] and gen2 >= 2**31 - 1
+        full = gc.get_stats()[2]["collections"]
+        junk = []
+        for _ in range(200_000):  # plenty of surviving containers: a full collection would normally start
+            junk.append([1])
+        assert gc.get_stats()[2]["collections"] == full
+        with control_gc():  # nested: the outer block keeps the settings
+            assert gc.get_threshold()[2] >= 2**31 - 1
+        assert gc.get_threshold()[2] >= 2**31 - 1
+        cycle = []
+        cycle.append(cycle)
+        del cycle
+        assert g.collect() >= 1  # an explicit collection still runs, and frees the cycle
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def test_the_collector_is_restored_when_the_loop_raises():
+    before = gc.get_threshold()
+    try:
+        with control_gc():
+            raise RuntimeError("the loop failed")
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
