@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vla_kit.safety.braking import ramp_dv
-from vla_kit.safety.checks import exceeded, plan_limits, step_limit, stop_feasible
+from vla_kit.safety.checks import exceeded, joint_intervals, plan_limits, step_limit, stop_feasible
+from vla_kit.safety.records import Check
 from vla_kit.safety.state import Memory
 
 from tests.safety.streams import PANDA_HOME, make_layer
@@ -62,3 +63,16 @@ def test_the_cheap_stop_test_is_the_cheap_bound_of_stop_feasible(pos, vel, acc, 
         assert stop_feasible(q, v, a, plan, h, exact=True)[0].all()  # the bound is sound
 
 
+
+
+@settings(max_examples=300, deadline=None)
+@given(pos=vec, vel=vec, acc=vec, near=st.booleans())
+def test_the_compiled_intervals_are_the_reference_intervals_bit_for_bit(pos, vel, acc, near):
+    layer, env = make_layer()
+    mem, plan, h = _state(layer, env, pos, vel, acc, near)
+    lo4, hi4, lo, hi = layer._enforcer._intervals(mem, plan, h)
+    ref = joint_intervals(mem.q, mem.v, mem.a, plan, h)
+    rows = [ref[c] for c in (Check.MAX_STEP, Check.VELOCITY, Check.ACCELERATION, Check.JERK)]
+    assert np.array_equal(lo4, np.array([r.lo for r in rows])) and np.array_equal(hi4, np.array([r.hi for r in rows]))
+    assert np.array_equal(lo, np.maximum.reduce([r.lo for r in rows] + [plan.q_lo]))
+    assert np.array_equal(hi, np.minimum.reduce([r.hi for r in rows] + [plan.q_hi]))

@@ -178,6 +178,12 @@ def human_clearance(humans: np.ndarray, frames: np.ndarray, radii: np.ndarray) -
 
 
 @njit(cache=True)
+def _lerp(q_fb, q_j, s, out) -> None:  # noqa: ANN001
+    for i in range(q_j.shape[0]):
+        out[i] = q_fb[i] + s * (q_j[i] - q_fb[i])
+
+
+@njit(cache=True)
 def _judge(c, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
            limit, allowance, recovering, p_prev, path, excess, frames, scratch) -> bool:  # noqa: ANN001
     """Whether one candidate ``c`` passes stop feasibility and every Cartesian check; fills
@@ -284,8 +290,9 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     Writes it to ``out`` and returns its fraction of the way (1: ``q_j`` itself passes; 0: only
     the braking step is left). ``excess`` rows: at ``q_j``, and at what was kept.
 
-    The search: with ``hint`` (last cycle's fraction, NaN: none) 16 points spaced 1/256 around it,
-    highest first; the first that passes settles it when the point above it failed. Otherwise a
+    The search: with ``hint`` (last cycle's fraction, NaN: none) up to 16 points spaced 1/256
+    around it, walked from the hint towards the boundary; a passing point with a failing one just
+    above settles it. Otherwise a
     16-point grid over the segment, refined once (1/256 of the segment), each round judged from
     the top down to its first passing point. The braking step needs no judging: it continues a
     stop that was admissible last cycle.
@@ -301,18 +308,37 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
         excess[1, :] = excess[0]
         return 1.0
     if hint == hint:
-        for w in range(_WINDOW):
-            s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
-            for i in range(n):
-                cand[i] = q_fb[i] + s * (q_j[i] - q_fb[i])
-            if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
-                      limit, allowance, recovering, p_prev, True, row, frames, scratch):
-                if w > 0:  # bracketed: the point above failed
+        # Window points s_w = hint + (8 - w)/256, w = 0 (top) .. 15, w = 8 the hint itself: judge
+        # the hint, then walk towards the boundary, up while points pass, down while they fail.
+        # The boundary moves little from one cycle to the next: usually two judgements settle it.
+        mid = _WINDOW // 2
+        s = _min(_max(hint, 0.0), 1.0)
+        _lerp(q_fb, q_j, s, cand)
+        if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
+                  limit, allowance, recovering, p_prev, True, row, frames, scratch):
+            best = s
+            out[:] = cand
+            excess[1, :] = row
+            for w in range(mid - 1, -1, -1):
+                s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
+                _lerp(q_fb, q_j, s, cand)
+                if not _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance,
+                              cone, limit, allowance, recovering, p_prev, True, row, frames, scratch):
+                    return best  # bracketed: the point above fails
+                best = s
+                out[:] = cand
+                excess[1, :] = row
+            # the whole upper window passes: no failing point above it, so search the segment
+        else:
+            for w in range(mid + 1, _WINDOW):
+                s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
+                _lerp(q_fb, q_j, s, cand)
+                if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
+                          limit, allowance, recovering, p_prev, True, row, frames, scratch):
                     out[:] = cand
                     excess[1, :] = row
-                    return s
-                break
-            if w == _WINDOW - 1 and s == 0.0:  # down to the braking step: nothing further passes
+                    return s  # bracketed: the point above failed
+            if s == 0.0:  # down to the braking step itself: nothing further passes
                 out[:] = q_fb
                 excess[1, :] = row
                 return 0.0
@@ -323,8 +349,7 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
         s = hi
         for g in range(_GRID):
             s = lo + (hi - lo) * (1.0 - g / _GRID)
-            for i in range(n):
-                cand[i] = q_fb[i] + s * (q_j[i] - q_fb[i])
+            _lerp(q_fb, q_j, s, cand)
             if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
                       limit, allowance, recovering, p_prev, True, row, frames, scratch):
                 passed = True

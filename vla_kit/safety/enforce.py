@@ -19,7 +19,7 @@ import numpy as np
 from vla_kit.safety.cartesian import CartesianGuard
 from vla_kit.safety.checks import PlanLimits, backward_differences, stop_feasible
 from vla_kit.safety.envelope import Envelope, OnViolation
-from vla_kit.safety.kernels import blame_rows, braking_step, cheap_stop_joints, measure_rows
+from vla_kit.safety.kernels import blame_rows, braking_step, cheap_stop_joints, interval_rows, measure_rows
 from vla_kit.safety.records import Check, Level, Violation
 from vla_kit.safety.search import furthest_cartesian, furthest_stoppable
 from vla_kit.safety.state import Memory
@@ -93,7 +93,6 @@ class JointEnforcer:
         self._hi_tol, self._lo_tol = plan.q_hi - plan.pos_tol, plan.q_lo + plan.pos_tol
         # Half-widths of the step, velocity, acceleration and jerk intervals (as in checks.py).
         self._widths = np.array([plan.step, h * plan.v, h * h * plan.a, h**3 * plan.j])
-        self._centres = np.empty((4, self.n))
 
     # ------------------------------------------------------------------ exact tests
 
@@ -195,13 +194,9 @@ class JointEnforcer:
 
     def _intervals(self, mem: Memory, plan: PlanLimits, h: float) -> tuple[np.ndarray, ...]:
         """Step, velocity, acceleration and jerk intervals ``(4, n)`` and their overlap with the position limits."""
-        c = self._centres
-        c[0] = mem.q
-        c[1] = mem.q
-        np.add(mem.q, h * mem.v, out=c[2])
-        np.add(mem.q, h * (mem.v + h * mem.a), out=c[3])
-        lo4, hi4 = c - self._widths, c + self._widths
-        return lo4, hi4, np.maximum(lo4.max(axis=0), plan.q_lo), np.minimum(hi4.min(axis=0), plan.q_hi)
+        lo4, hi4, lo, hi = np.empty((4, self.n)), np.empty((4, self.n)), np.empty(self.n), np.empty(self.n)
+        interval_rows(mem.q, mem.v, mem.a, h, self._widths, plan.q_lo, plan.q_hi, lo4, hi4, lo, hi)
+        return lo4, hi4, lo, hi
 
     def _cartesian_clamp(self, q_fb: np.ndarray, q_j: np.ndarray, mem: Memory, plan: PlanLimits, h: float, reduced: bool,
                          recs: list[Violation], make: MakeViolation) -> tuple[np.ndarray, list[Check]]:

@@ -267,3 +267,20 @@ def cheap_stop_joints(q: np.ndarray, v: np.ndarray, a: np.ndarray, h: float, del
         ok[i] = good
         every = every and good
     return every
+
+
+@njit(types.void(_IN, _IN, _IN, types.float64, _RO2, _IN, _IN, types.float64[:, ::1], types.float64[:, ::1], types.float64[::1],
+                 types.float64[::1]), cache=True)
+def interval_rows(mem_q: np.ndarray, mem_v: np.ndarray, mem_a: np.ndarray, h: float, widths: np.ndarray, q_lo: np.ndarray,
+                  q_hi: np.ndarray, lo4: np.ndarray, hi4: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """The step, velocity, acceleration and jerk intervals of the next position (``lo4``, ``hi4``,
+    rows in that order, half-widths ``widths``) and their intersection with ``[q_lo, q_hi]`` (``lo``, ``hi``)."""
+    for i in range(mem_q.shape[0]):
+        q = mem_q[i]
+        lo[i], hi[i] = q_lo[i], q_hi[i]
+        for r in range(4):
+            c = q if r < 2 else (q + h * mem_v[i] if r == 2 else q + h * (mem_v[i] + h * mem_a[i]))
+            lo4[r, i] = c - widths[r, i]
+            hi4[r, i] = c + widths[r, i]
+            lo[i] = _max(lo[i], lo4[r, i])
+            hi[i] = _min(hi[i], hi4[r, i])
