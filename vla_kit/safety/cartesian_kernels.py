@@ -119,8 +119,9 @@ def _clearance(frames, radii, spheres, boxes) -> float:  # noqa: ANN001
 
 
 @njit(cache=True)
-def _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess) -> float:  # noqa: ANN001
-    """Fill ``excess[:5]`` for one configuration; return the smallest box/plane/obstacle margin (m, inf: none).
+def _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess) -> tuple[float, float]:  # noqa: ANN001
+    """Fill ``excess[:5]`` for one configuration; return the smallest box/plane/obstacle margin (m)
+    and the cone margin (rad), each inf when no such check is on.
 
     ``lin`` rows are ``(frame, slot, nx, ny, nz, offset)``: margin ``n . p_frame + offset`` (>= 0 inside).
     ``cone`` is NaN when the tool cone is off; excess[4] then stays 0.
@@ -141,10 +142,12 @@ def _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess) -> flo
         obst = _clearance(frames, radii, spheres, boxes) - min_distance
         excess[3] = _max(-obst, 0.0)
         margin = _min(margin, obst)
+    cone_margin = math.inf
     if cone == cone:
         z = frames[frames.shape[0] - 1, 2, 2]
-        excess[4] = _max(-(cone - math.acos(_min(_max(-z, -1.0), 1.0))), 0.0)
-    return margin
+        cone_margin = cone - math.acos(_min(_max(-z, -1.0), 1.0))
+        excess[4] = _max(-cone_margin, 0.0)
+    return margin, cone_margin
 
 
 _RO1 = types.Array(types.float64, 1, "A", readonly=True)
@@ -178,19 +181,30 @@ def human_clearance(humans: np.ndarray, frames: np.ndarray, radii: np.ndarray) -
 
 
 @njit(cache=True)
-def _lerp(q_fb, q_j, s, out) -> None:  # noqa: ANN001
+def _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess) -> bool:  # noqa: ANN001
+    """Judge the point ``s`` of the way from ``q_fb`` to ``q_j`` (into ``cand``, its excess into
+    ``row``); when it passes, keep it: ``out`` and ``excess[1]``."""
     for i in range(q_j.shape[0]):
-        out[i] = q_fb[i] + s * (q_j[i] - q_fb[i])
+        cand[i] = q_fb[i] + s * (q_j[i] - q_fb[i])
+    if not _judge(cand, ctx, True, row, frames, scratch):
+        return False
+    out[:] = cand
+    excess[1, :] = row
+    return True
 
 
 @njit(cache=True)
-def _judge(c, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
-           limit, allowance, recovering, p_prev, path, excess, frames, scratch) -> bool:  # noqa: ANN001
+def _judge(c, ctx, path, excess, frames, scratch) -> bool:  # noqa: ANN001
     """Whether one candidate ``c`` passes stop feasibility and every Cartesian check; fills
-    ``excess`` (6 slots) and ``frames`` (its forward kinematics). ``plan`` rows: q_lo, q_hi, v, a, j.
-    ``limit`` is NaN without a TCP speed limit. ``path``: also clear the braking path and the
-    speed once the acceleration is ramped out (False: the pose alone, for reports).
+    ``excess`` (6 slots) and ``frames`` (its forward kinematics).
+
+    ``ctx`` is what every candidate of a cycle shares (``CartesianGuard.kernel_args``): memory,
+    planning limits (``plan`` rows q_lo, q_hi, v, a, j), kinematics, geometry, the TCP speed limit
+    (NaN: none), the allowance and the previous TCP position. ``path``: also clear the braking
+    path and the speed once the acceleration is ramped out (False: the pose alone, for reports).
     ``scratch`` ``(F, 4, 4)`` is overwritten."""
+    (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit, allowance,
+     recovering, p_prev) = ctx
     n = c.shape[0]
     ahead = scratch
     stop_ok = True
@@ -220,12 +234,12 @@ def _judge(c, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres
             elif not (c[i] + travel <= hi and c[i] - travel >= lo):
                 stop_ok = stop_feasible_1(c[i], vi, ai, h, plan[0, i], plan[1, i], plan[2, i], plan[3, i], plan[4, i], pos_tol)
     fk_one(c, fk_c, fk_s, fk_k, tool, frames)
-    margin = _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess)
+    margin, cone_margin = _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess)
     ok = True
     for s in range(_POSE):
         if not excess[s] <= allowance[s] + SLACK:
             ok = False
-    uncleared = reach >= margin or (cone == cone and turn >= cone - math.acos(_min(_max(-frames[frames.shape[0] - 1, 2, 2], -1.0), 1.0)))
+    uncleared = reach >= margin or turn >= cone_margin
     unsure = False
     if recovering:
         unsure = ok and uncleared
@@ -271,10 +285,10 @@ def judge_batch(cand: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray
     forward kinematics of the first candidate."""
     scratch = np.empty_like(frames)
     spare = np.empty_like(frames)
+    ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
+           allowance, recovering, p_prev)
     for k in range(cand.shape[0]):
-        good[k] = _judge(cand[k], mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers,
-                         min_distance, cone, limit, allowance, recovering, p_prev, True, excess[k], frames if k == 0 else spare,
-                         scratch)
+        good[k] = _judge(cand[k], ctx, True, excess[k], frames if k == 0 else spare, scratch)
 
 
 @njit(types.float64(_RO1, _RO1, types.float64, _RO1, _RO1, _RO1, _RO2, types.float64, types.float64, _RO3, _RO3, _RO3, _RO2, _RO2,
@@ -297,13 +311,13 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     the top down to its first passing point. The braking step needs no judging: it continues a
     stop that was admissible last cycle.
     """
-    n = q_j.shape[0]
+    ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
+           allowance, recovering, p_prev)
     frames = np.empty((fk_c.shape[0] + 2, 4, 4))
     scratch = np.empty_like(frames)
-    cand = np.empty(n)
+    cand = np.empty(q_j.shape[0])
     row = np.empty(6)
-    if _judge(q_j, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
-              allowance, recovering, p_prev, True, excess[0], frames, scratch):
+    if _judge(q_j, ctx, True, excess[0], frames, scratch):
         out[:] = q_j
         excess[1, :] = excess[0]
         return 1.0
@@ -313,30 +327,18 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
         # The boundary moves little from one cycle to the next: usually two judgements settle it.
         mid = _WINDOW // 2
         s = _min(_max(hint, 0.0), 1.0)
-        _lerp(q_fb, q_j, s, cand)
-        if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
-                  limit, allowance, recovering, p_prev, True, row, frames, scratch):
+        if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess):
             best = s
-            out[:] = cand
-            excess[1, :] = row
             for w in range(mid - 1, -1, -1):
                 s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
-                _lerp(q_fb, q_j, s, cand)
-                if not _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance,
-                              cone, limit, allowance, recovering, p_prev, True, row, frames, scratch):
+                if not _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess):
                     return best  # bracketed: the point above fails
                 best = s
-                out[:] = cand
-                excess[1, :] = row
             # the whole upper window passes: no failing point above it, so search the segment
         else:
             for w in range(mid + 1, _WINDOW):
                 s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
-                _lerp(q_fb, q_j, s, cand)
-                if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
-                          limit, allowance, recovering, p_prev, True, row, frames, scratch):
-                    out[:] = cand
-                    excess[1, :] = row
+                if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess):
                     return s  # bracketed: the point above failed
             if s == 0.0:  # down to the braking step itself: nothing further passes
                 out[:] = q_fb
@@ -349,20 +351,14 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
         s = hi
         for g in range(_GRID):
             s = lo + (hi - lo) * (1.0 - g / _GRID)
-            _lerp(q_fb, q_j, s, cand)
-            if _judge(cand, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
-                      limit, allowance, recovering, p_prev, True, row, frames, scratch):
-                passed = True
-                out[:] = cand
-                excess[1, :] = row
+            if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess):
+                passed = found = True
                 hi = lo + (hi - lo) * (1.0 - (g - 1) / _GRID) if g > 0 else hi
                 lo = s
-                found = True
                 break
         if not passed:
             hi = s
     if not found:  # only the braking step is left: report what it still exceeds, without a braking path
         out[:] = q_fb
-        _judge(q_fb, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
-               limit, allowance, recovering, p_prev, False, excess[1], frames, scratch)
+        _judge(q_fb, ctx, False, excess[1], frames, scratch)
     return lo

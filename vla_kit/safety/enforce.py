@@ -2,11 +2,11 @@
 
 :class:`JointEnforcer` turns one command into what may be sent, given the layer's memory and
 planning limits. It precomputes every per-envelope and per-``dt`` constant (limit rows, interval
-half-widths, tolerance-shifted position limits) and tests all direct limits with one stacked
-comparison, so an in-limit command costs a few dozen array operations and no allocation of
-Python objects beyond the results. The checks are the same as those of
+half-widths, tolerance-shifted position limits); the per-joint arithmetic runs in compiled
+kernels (:mod:`vla_kit.safety.kernels`, the Cartesian part :mod:`vla_kit.safety.cartesian_kernels`),
+so an in-limit command costs a handful of calls. The checks are those of
 :mod:`vla_kit.safety.checks` and :mod:`vla_kit.safety.search` — same formulas, same float64
-operations — which stay the reference (and the slow path for the rare hard cases).
+operations, bit for bit (tested) — which stay the reference (and the slow path for the rare hard cases).
 """
 
 from __future__ import annotations
