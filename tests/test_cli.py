@@ -265,8 +265,32 @@ def test_safety_validate_passes_the_reference_policy_with_zero_violations(safety
     rows = {r["scenario"]: r for r in metrics["scenario_results"]}
     assert set(rows) == {s.name for s in BATTERY} and all(r["episodes"] == 3 for r in rows.values())
     assert rows["nan-burst"]["estops"] == 3 and rows["human"]["min_human_distance_m"] is not None
+    policy = metrics["policy"]
+    assert policy["backend"] == "torch" and policy["lineage"] == "trained" and policy["parent_sha256"] is None
     html = (safety_run / "report.html").read_text()
     assert html.count("Plotly.newPlot(") >= 4 and "Gate passed" in html
+    assert f"checksums sha256 <code>{policy['checksums_sha256'][:12]}</code>" in html
+
+
+def test_safety_validate_runs_the_optimize_selection_on_its_own_backend(optimize_run, train_run, safety_run, cli):
+    from vla_kit.optimize.stage import parent_sha256
+
+    run, out = optimize_run
+    proc = cli("run", "safety_validate", "--params", "params/ci.yaml", "--outputs", str(out),
+               "--set", "safety_validate.policy=latest:optimize/artifacts/selected",
+               "--set", "safety_validate.scenarios=[nominal, spike, stale-command]", "--set", "safety_validate.episodes=1")
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    newest = max((p for p in (out / "ci").iterdir() if "-safety_validate-" in p.name), key=lambda p: p.name)
+    metrics = json.loads((newest / "metrics.json").read_text())
+    selected = json.loads((run / "metrics.json").read_text())["selected"]
+    policy = metrics["policy"]
+    assert policy["artifact"] == str((run / "artifacts" / "selected").resolve())
+    if policy["lineage"] == "trained":  # the baseline or a backend-only candidate won: the trained bytes themselves
+        assert policy["checksums_sha256"] == parent_sha256(train_run[0]), (selected, policy)
+    else:
+        assert policy["parent_sha256"] == parent_sha256(train_run[0]), (selected, policy)
+    # whatever the selection's task success, the layer holds: nothing unsafe reaches the arm, every fault is caught
+    assert metrics["violations"] == 0 and metrics["detection_rate"] == 1.0
 
 
 def test_safety_validate_fails_with_the_layer_bypassed(safety_run, cli):

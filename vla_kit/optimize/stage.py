@@ -37,6 +37,7 @@ from vla_kit.optimize.select import Budgets, explain_selection, select_candidate
 from vla_kit.optimize.techniques import OptimizeContext, Step, build_chain, chain_key, get_technique, parse_step
 from vla_kit.policy.artifact import CHECKSUMS_FILE, resolve_artifact_dir, sha256_file, verify_artifact
 from vla_kit.policy.backends import get_backend
+from vla_kit.policy.load import thread_options
 from vla_kit.policy.spec import PolicySpec
 from vla_kit.sim.dataset import Dataset, GenerationParams, split_episodes
 from vla_kit.types import Observation
@@ -44,7 +45,6 @@ from vla_kit.types import Observation
 __all__ = ["Candidate", "OptimizeResult", "parse_candidates", "dataset_observations", "run_optimize", "BASELINE"]
 
 BASELINE = "eager-fp32"  # the reference every candidate is compared with: the input artifact, torch eager
-_THREADED_BACKENDS = ("onnxruntime", "openvino")  # backends that take a `threads` load option
 
 
 @dataclass(frozen=True)
@@ -175,10 +175,6 @@ class OptimizeResult:
         }
 
 
-def _load_options(backend: str, threads: int) -> dict[str, Any]:
-    return {"threads": threads} if backend in _THREADED_BACKENDS else {}
-
-
 def _skip_reason(candidate: Candidate) -> str | None:
     for step in candidate.steps:
         why = get_technique(step.technique).unavailable()
@@ -274,7 +270,7 @@ def run_optimize(
         size = artifact_size_bytes(folder)
         row.update(backend=backend, precision=_precision(cspec), size_bytes=size, size_mib=size / 2**20, artifact=str(folder))
         res: WorkerResult = measure_in_worker(folder, parity_path, workdir / f"{cand.name}.outputs.npy", judge,
-                                              load_options={"backend": backend, **_load_options(backend, judge.threads)},
+                                              load_options={"backend": backend, **thread_options(backend, judge.threads)},
                                               run_closed_loop=True)
         if res.error:
             if not rows[1:]:  # the baseline itself: nothing can be compared with it

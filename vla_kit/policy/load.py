@@ -8,7 +8,9 @@ from typing import Any
 from vla_kit.policy.artifact import resolve_artifact_dir, verify_artifact
 from vla_kit.policy.backends import PolicyBackend, get_backend
 
-__all__ = ["load_policy"]
+__all__ = ["load_policy", "thread_options"]
+
+THREADED_BACKENDS = ("onnxruntime", "openvino")  # backends that take a `threads` load option
 
 
 def load_policy(path: str | Path, backend: str | None = None, **options: Any) -> PolicyBackend:
@@ -34,3 +36,8 @@ def load_policy(path: str | Path, backend: str | None = None, **options: Any) ->
     folder = resolve_artifact_dir(path)
     spec = verify_artifact(folder)
     return get_backend(backend or spec.backend).load(folder, spec, **options)
+
+
+def thread_options(backend: str, threads: int) -> dict[str, Any]:
+    """The load options that give ``backend`` ``threads`` intra-op threads (torch sets its own globally)."""
+    return {"threads": threads} if backend in THREADED_BACKENDS else {}

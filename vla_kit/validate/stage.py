@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,7 +13,7 @@ from vla_kit.safety.perturb import ActionFault
 from vla_kit.safety.scenarios import select_scenarios
 from vla_kit.validate.battery import BatteryConfig, Gate, GateFailure, ScenarioResult, check_gate, run_battery, summary
 
-__all__ = ["ValidationResult", "run_safety_validate", "policy_sim_settings", "envelope_table"]
+__all__ = ["ValidationResult", "run_safety_validate", "policy_sim_settings", "describe_policy", "policy_line", "envelope_table"]
 
 
 @dataclass
@@ -24,6 +24,7 @@ class ValidationResult:
     failures: list[GateFailure]
     gate: Gate
     config: BatteryConfig
+    policy: dict[str, Any] = field(default_factory=dict)  # which artifact was validated (describe_policy)
 
     @property
     def passed(self) -> bool:
@@ -42,6 +43,7 @@ class ValidationResult:
             "eval_seed": self.config.seed,
             "task": self.config.task,
             "policy_fault": None if self.config.policy_fault is None else self.config.policy_fault.kind,
+            "policy": self.policy,
             "scenario_results": self.rows(),
         })
         return out
@@ -58,6 +60,40 @@ def policy_sim_settings(spec: Any) -> dict[str, Any]:
     tasks = trained.get("tasks") or ["reach"]
     return {"image_size": int(spec.cameras.height), "start_jitter": float(trained.get("start_jitter", 0.0)),
             "task": "reach" if "reach" in tasks else tasks[0]}
+
+
+def describe_policy(policy_dir: str | Path) -> dict[str, Any]:
+    """Which artifact a report speaks for: folder, backend, how it was made (its lineage), and the
+    sha256 of its ``checksums.json``, which names every byte of it (an optimised child also
+    records its trained parent's).
+
+    Raises:
+        ArtifactError: the artifact is missing, malformed or fails its checksums.
+    """
+    from vla_kit.policy.artifact import resolve_artifact_dir, verify_artifact
+
+    folder = resolve_artifact_dir(policy_dir)
+    return _description(folder, verify_artifact(folder))
+
+
+def _description(folder: Path, spec: Any) -> dict[str, Any]:
+    from vla_kit.policy.artifact import CHECKSUMS_FILE, sha256_file
+
+    return {
+        "artifact": str(folder),
+        "backend": spec.backend,
+        "preset": spec.preset,
+        "lineage": " -> ".join(["trained", *(step.technique for step in spec.lineage)]),
+        "checksums_sha256": sha256_file(folder / CHECKSUMS_FILE),
+        "parent_sha256": spec.lineage[0].parent_sha256 if spec.lineage else None,
+    }
+
+
+def policy_line(info: dict[str, Any]) -> str:
+    """One markdown line naming the validated artifact (from :func:`describe_policy`)."""
+    parent = f"; trained parent `{info['parent_sha256'][:12]}`" if info.get("parent_sha256") else ""
+    return (f"Policy under test: `{info['artifact']}` — backend **{info['backend']}**, {info['lineage']}"
+            f" (preset {info['preset']}); checksums sha256 `{info['checksums_sha256'][:12]}`{parent}.")
 
 
 def run_safety_validate(
@@ -77,16 +113,23 @@ def run_safety_validate(
 ) -> ValidationResult:
     """Validate the policy artifact at ``policy_dir`` against ``envelope`` (see :mod:`vla_kit.validate`).
 
+    ``policy_dir`` is a trained artifact or an optimised one (``latest:optimize/artifacts/selected``):
+    it runs on the backend its ``policy.json`` records, with ``threads`` intra-op threads.
+
     Raises:
         ArtifactError: the artifact is missing, malformed or fails its checksums.
         InputError: an unknown scenario or fault name.
     """
     import torch
 
-    from vla_kit.policy import load_policy
+    from vla_kit.policy.artifact import resolve_artifact_dir, verify_artifact
+    from vla_kit.policy.backends import get_backend
+    from vla_kit.policy.load import thread_options
 
     torch.set_num_threads(threads)
-    policy = load_policy(policy_dir)
+    folder = resolve_artifact_dir(policy_dir)
+    spec = verify_artifact(folder)
+    policy = get_backend(spec.backend).load(folder, spec, **thread_options(spec.backend, threads))
     sim = policy_sim_settings(policy.spec)
     fault = ActionFault(policy_fault, start=3, length=40) if policy_fault else None
     config = BatteryConfig(episodes=episodes, seed=seed, task=sim["task"], image_size=sim["image_size"],
@@ -95,7 +138,7 @@ def run_safety_validate(
     chosen = select_scenarios(scenarios)
     results = run_battery(policy.predict, envelope, chosen, config, progress=progress)
     gate = gate or Gate()
-    return ValidationResult(results, check_gate(results, gate), gate, config)
+    return ValidationResult(results, check_gate(results, gate), gate, config, _description(folder, spec))
 
 
 def envelope_table(envelope: Envelope):
