@@ -151,11 +151,12 @@ def test_the_search_keeps_a_point_that_passes_on_the_segment(pos, vel, speed, dq
     enf = layer._enforcer
     enf.prepare(plan, plan.step, h)
     q_fb = enf.brake(mem, plan, h)
-    lo4, hi4, lo, hi = enf._intervals(mem, plan, h)
+    lo4, hi4, lo, hi = enf.intervals(mem, plan, h)
     q_j = np.clip(q + 0.02 * dq + h * mem.v, lo, hi)  # a target inside every direct interval
     out = furthest_cartesian(layer.cartesian, q_fb, q_j, mem, plan, h, reduced=False, hint=hint)
     judge = lambda x: bool(layer.cartesian.judge(x[None, :], mem, plan, h, reduced=False)[0][0])  # noqa: E731
     assert 0.0 <= out.fraction <= 1.0
+    np.testing.assert_array_equal(out.frames, PANDA.forward(out.q).frames)  # the kinematics of what is kept, for the commit
     if out.fraction == 1.0:
         assert out.q is q_j and judge(q_j) and not out.failing
         return

@@ -70,9 +70,58 @@ def test_the_cheap_stop_test_is_the_cheap_bound_of_stop_feasible(pos, vel, acc, 
 def test_the_compiled_intervals_are_the_reference_intervals_bit_for_bit(pos, vel, acc, near):
     layer, env = make_layer()
     mem, plan, h = _state(layer, env, pos, vel, acc, near)
-    lo4, hi4, lo, hi = layer._enforcer._intervals(mem, plan, h)
+    lo4, hi4, lo, hi = layer._enforcer.intervals(mem, plan, h)
     ref = joint_intervals(mem.q, mem.v, mem.a, plan, h)
     rows = [ref[c] for c in (Check.MAX_STEP, Check.VELOCITY, Check.ACCELERATION, Check.JERK)]
     assert np.array_equal(lo4, np.array([r.lo for r in rows])) and np.array_equal(hi4, np.array([r.hi for r in rows]))
     assert np.array_equal(lo, np.maximum.reduce([r.lo for r in rows] + [plan.q_lo]))
     assert np.array_equal(hi, np.minimum.reduce([r.hi for r in rows] + [plan.q_hi]))
+
+
+def _reference_clamp(enf, q_cmd, keep, mem, plan, h):
+    """The joint clamp written with the reference functions: clip into the overlap of
+    ``checks.joint_intervals`` and the position limits, keep the flagged joints, then the
+    per-joint stop search of ``search.furthest_stoppable`` where the cheap bound refuses."""
+    from vla_kit.safety.checks import backward_differences
+    from vla_kit.safety.search import furthest_stoppable
+
+    ints = joint_intervals(mem.q, mem.v, mem.a, plan, h)
+    lo = np.maximum.reduce([ints[c].lo for c in (Check.MAX_STEP, Check.VELOCITY, Check.ACCELERATION, Check.JERK)] + [plan.q_lo])
+    hi = np.minimum.reduce([ints[c].hi for c in (Check.MAX_STEP, Check.VELOCITY, Check.ACCELERATION, Check.JERK)] + [plan.q_hi])
+    q_c = np.where(keep, q_cmd, np.maximum(np.minimum(q_cmd, hi), lo))
+    q_fb = enf.brake(mem, plan, h)
+    v, a, _ = backward_differences(q_c, mem.q, mem.v, mem.a, h)
+    cheap = stop_feasible(q_c, v, a, plan, h, cheap_only=True)[0]
+    return q_fb, q_c, furthest_stoppable(q_fb, q_c, mem, plan, h, cheap_ok=cheap) if not cheap.all() else q_c
+
+
+@settings(max_examples=300, deadline=None)
+@given(pos=vec, vel=vec, acc=vec, dq=vec, keep=st.lists(st.booleans(), min_size=7, max_size=7).map(np.array),
+       scale=st.sampled_from([1e-4, 1e-2, 0.3]), near=st.booleans(), reject=st.booleans())
+def test_the_compiled_clamp_is_the_reference_clamp_bit_for_bit(pos, vel, acc, dq, keep, scale, near, reject):
+    from vla_kit.safety.kernels import CLAMP_EXACT, CLAMP_REJECTED, CLAMP_SEARCHED, clamp_joints
+
+    layer, env = make_layer()
+    mem, plan, h = _state(layer, env, pos, vel, acc, near)
+    enf = layer._enforcer
+    q_cmd = mem.q + h * mem.v + scale * dq
+    n = 7
+    q_fb, q_out, v, a, ok = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+    lo4, hi4, rows = np.empty((4, n)), np.empty((4, n)), np.empty((6, n))
+    code = clamp_joints(q_cmd, keep, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, enf._widths, enf._plan_rows, plan.pos_tol, enf._bound,
+                        enf._delta, enf._two_a, enf._hi_tol, enf._lo_tol, reject, lo4, hi4, rows, ok, q_fb, q_out, v, a)
+    ref_fb, ref_clip, ref_out = _reference_clamp(enf, q_cmd, keep, mem, plan, h)
+    ref4 = enf.intervals(mem, plan, h)
+    assert np.array_equal(lo4, ref4[0]) and np.array_equal(hi4, ref4[1]) and np.array_equal(q_fb, ref_fb)
+    if reject:
+        assert code == CLAMP_REJECTED and np.array_equal(q_out, ref_fb)
+        return
+    assert np.array_equal(q_out, ref_out)
+    exact, v_ref, a_ref = enf.measure(ref_clip, mem, h)
+    if code == CLAMP_EXACT:  # the clip itself, every direct limit exact and a cheap stop everywhere
+        assert exact and q_out is not None and np.array_equal(q_out, ref_clip)
+        assert np.array_equal(v, v_ref) and np.array_equal(a, a_ref)
+        assert enf.cheap_stop(ref_clip, v_ref, a_ref, plan, h)[0]
+    else:
+        assert code == CLAMP_SEARCHED
+        assert not (exact and enf.cheap_stop(ref_clip, v_ref, a_ref, plan, h)[0])

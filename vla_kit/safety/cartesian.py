@@ -81,7 +81,7 @@ class CartesianGuard:
         self._cone = math.nan if self.cone is None else self.cone
         self._levers = _frozen(model.lever_arms())
         self._fk = (model._cos, model._sin, model._const, model.tool)
-        self._frame_shape = (frames, 4, 4)
+        self.frame_shape = (frames, 4, 4)
         self._plan: tuple[PlanLimits, np.ndarray] | None = None  # a plan and its limits as rows (q_lo, q_hi, v, a, j)
         self._no_allowance = _frozen(np.zeros(len(SLOTS)))
         self.checks = tuple(c for c, on in zip(SLOTS, (
@@ -152,7 +152,7 @@ class CartesianGuard:
         """
         good = np.empty(cand.shape[0], dtype=bool)
         excess = np.empty((cand.shape[0], len(SLOTS)))
-        frames = np.empty(self._frame_shape)
+        frames = np.empty(self.frame_shape)
         judge_batch(cand, *self.kernel_args(mem, plan, h, reduced), good, excess, frames)
         return good, excess, frames
 

@@ -181,15 +181,16 @@ def human_clearance(humans: np.ndarray, frames: np.ndarray, radii: np.ndarray) -
 
 
 @njit(cache=True)
-def _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess) -> bool:  # noqa: ANN001
+def _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept) -> bool:  # noqa: ANN001
     """Judge the point ``s`` of the way from ``q_fb`` to ``q_j`` (into ``cand``, its excess into
-    ``row``); when it passes, keep it: ``out`` and ``excess[1]``."""
+    ``row``); when it passes, keep it: ``out``, ``excess[1]`` and its frames ``kept``."""
     for i in range(q_j.shape[0]):
         cand[i] = q_fb[i] + s * (q_j[i] - q_fb[i])
     if not _judge(cand, ctx, True, row, frames, scratch):
         return False
     out[:] = cand
     excess[1, :] = row
+    kept[:] = frames
     return True
 
 
@@ -293,16 +294,17 @@ def judge_batch(cand: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray
 
 @njit(types.float64(_RO1, _RO1, types.float64, _RO1, _RO1, _RO1, _RO2, types.float64, types.float64, _RO3, _RO3, _RO3, _RO2, _RO2,
                     _RO2, _RO2, _RO1, _RO1, types.float64, types.float64, types.float64, _RO1, types.boolean, _RO1, types.float64[::1],
-                    types.float64[:, ::1]), cache=True)
+                    types.float64[:, ::1], types.float64[:, :, ::1]), cache=True)
 def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray, plan: np.ndarray,
                    pos_tol: float, h: float, fk_c: np.ndarray, fk_s: np.ndarray, fk_k: np.ndarray, tool: np.ndarray, lin: np.ndarray,
                    spheres: np.ndarray, boxes: np.ndarray, radii: np.ndarray, levers: np.ndarray, min_distance: float, cone: float,
                    limit: float, allowance: np.ndarray, recovering: bool, p_prev: np.ndarray, out: np.ndarray,
-                   excess: np.ndarray) -> float:
+                   excess: np.ndarray, kept: np.ndarray) -> float:
     """The furthest point from the braking step ``q_fb`` towards ``q_j`` that :func:`_judge` passes.
 
     Writes it to ``out`` and returns its fraction of the way (1: ``q_j`` itself passes; 0: only
-    the braking step is left). ``excess`` rows: at ``q_j``, and at what was kept.
+    the braking step is left). ``excess`` rows: at ``q_j``, and at what was kept; ``kept``: the
+    forward kinematics of what was kept.
 
     The search: with ``hint`` (last cycle's fraction, NaN: none) up to 16 points spaced 1/256
     around it, walked from the hint towards the boundary; a passing point with a failing one just
@@ -313,11 +315,11 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     """
     ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
            allowance, recovering, p_prev)
-    frames = np.empty((fk_c.shape[0] + 2, 4, 4))
-    scratch = np.empty_like(frames)
+    frames = np.empty_like(kept)
+    scratch = np.empty_like(kept)
     cand = np.empty(q_j.shape[0])
     row = np.empty(6)
-    if _judge(q_j, ctx, True, excess[0], frames, scratch):
+    if _judge(q_j, ctx, True, excess[0], kept, scratch):
         out[:] = q_j
         excess[1, :] = excess[0]
         return 1.0
@@ -327,22 +329,23 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
         # The boundary moves little from one cycle to the next: usually two judgements settle it.
         mid = _WINDOW // 2
         s = _min(_max(hint, 0.0), 1.0)
-        if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess):
+        if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
             best = s
             for w in range(mid - 1, -1, -1):
                 s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
-                if not _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess):
+                if not _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
                     return best  # bracketed: the point above fails
                 best = s
             # the whole upper window passes: no failing point above it, so search the segment
         else:
             for w in range(mid + 1, _WINDOW):
                 s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
-                if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess):
+                if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
                     return s  # bracketed: the point above failed
             if s == 0.0:  # down to the braking step itself: nothing further passes
                 out[:] = q_fb
                 excess[1, :] = row
+                kept[:] = frames
                 return 0.0
     lo, hi = 0.0, 1.0
     found = False
@@ -351,7 +354,7 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
         s = hi
         for g in range(_GRID):
             s = lo + (hi - lo) * (1.0 - g / _GRID)
-            if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess):
+            if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
                 passed = found = True
                 hi = lo + (hi - lo) * (1.0 - (g - 1) / _GRID) if g > 0 else hi
                 lo = s
@@ -360,5 +363,5 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
             hi = s
     if not found:  # only the braking step is left: report what it still exceeds, without a braking path
         out[:] = q_fb
-        _judge(q_fb, ctx, False, excess[1], frames, scratch)
+        _judge(q_fb, ctx, False, excess[1], kept, scratch)
     return lo

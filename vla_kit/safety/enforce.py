@@ -17,11 +17,11 @@ from typing import Callable
 import numpy as np
 
 from vla_kit.safety.cartesian import CartesianGuard
-from vla_kit.safety.checks import PlanLimits, backward_differences, stop_feasible
+from vla_kit.safety.checks import PlanLimits, stop_feasible
 from vla_kit.safety.envelope import Envelope, OnViolation
-from vla_kit.safety.kernels import blame_rows, braking_step, cheap_stop_joints, interval_rows, measure_rows
+from vla_kit.safety.kernels import CLAMP_EXACT, CLAMP_REJECTED, blame_rows, braking_step, cheap_stop_joints, clamp_joints, interval_rows, measure_rows
 from vla_kit.safety.records import Check, Level, Violation
-from vla_kit.safety.search import furthest_cartesian, furthest_stoppable
+from vla_kit.safety.search import CartesianOutcome, furthest_cartesian
 from vla_kit.safety.state import Memory
 
 __all__ = ["JointEnforcer", "Outcome"]
@@ -76,6 +76,7 @@ class JointEnforcer:
         self._caution = np.array([envelope.caution_fraction * lim.v_max, envelope.caution_fraction * lim.a_max])
         self._blame_table = np.empty((n, 5))  # scratch for blame_rows
         self._stop_ok = np.empty(n, dtype=bool)  # scratch for cheap_stop_joints
+        self._clamp_rows = np.empty((6, n))  # scratch: the clamp's measure rows
         self._key: tuple | None = None
         self._fraction: float | None = None  # where the last Cartesian search ended (a hint: it moves little per cycle)
 
@@ -91,6 +92,7 @@ class JointEnforcer:
         self._delta = h * plan.j
         self._two_a = 2.0 * plan.a
         self._hi_tol, self._lo_tol = plan.q_hi - plan.pos_tol, plan.q_lo + plan.pos_tol
+        self._plan_rows = np.stack([plan.q_lo, plan.q_hi, plan.v, plan.a, plan.j])
         # Half-widths of the step, velocity, acceleration and jerk intervals (as in checks.py).
         self._widths = np.array([plan.step, h * plan.v, h * h * plan.a, h**3 * plan.j])
 
@@ -154,35 +156,23 @@ class JointEnforcer:
         else:
             direct_ok = self.joints_ok()
             stop_ok = np.ones(self.n, dtype=bool)
-        measures = self._buf.copy()  # of the command, for the blame
-        lo4, hi4, lo, hi = self._intervals(mem, plan, h)
-        q_fb = None
-        frames = v_out = a_out = None
-        if self.reject:
-            q_out = q_fb = self.brake(mem, plan, h)
-        else:
-            q_c = np.maximum(np.minimum(q_cmd, hi), lo)
-            keep = direct_ok & stop_ok
-            if keep.any():
-                q_c = np.where(keep, q_cmd, q_c)
-            exact, v_c, a_c = self.measure(q_c, mem, h)
-            easy, cheap = self.cheap_stop(q_c, v_c, a_c, plan, h) if exact else (False, None)
-            if easy:
-                q_out, v_out, a_out = q_c, v_c, a_c  # exact: verify() has nothing left to do
-            else:
-                q_fb = self.brake(mem, plan, h)
-                q_out = furthest_stoppable(q_fb, q_c, mem, plan, h, cheap_ok=cheap)
-            if cart.enabled:
-                good = False
-                if easy:  # the joint clamp alone may do: judge it before searching
-                    passed, _, frames = cart.judge(q_c[None, :], mem, plan, h, reduced=reduced)
-                    good = bool(passed[0])
-                if good:
-                    cart_checks = []
-                else:
-                    q_fb = self.brake(mem, plan, h) if q_fb is None else q_fb
-                    q_out, cart_checks = self._cartesian_clamp(q_fb, q_out, mem, plan, h, reduced, recs, make)
-                    frames = v_out = a_out = None
+        measures = self._buf  # of the command, for the blame: the clamp measures into its own rows
+        q_fb, q_out, v_out, a_out = np.empty(self.n), np.empty(self.n), np.empty(self.n), np.empty(self.n)
+        lo4, hi4 = np.empty((4, self.n)), np.empty((4, self.n))
+        code = clamp_joints(q_cmd, direct_ok & stop_ok, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._widths, self._plan_rows,
+                            plan.pos_tol, self._bound, self._delta, self._two_a, self._hi_tol, self._lo_tol, self.reject, lo4, hi4,
+                            self._clamp_rows, self._stop_ok, q_fb, q_out, v_out, a_out)
+        frames = None
+        if code != CLAMP_EXACT:
+            v_out = a_out = None  # verify() measures what is sent
+        if cart.enabled and code != CLAMP_REJECTED:
+            out = furthest_cartesian(cart, q_fb, q_out, mem, plan, h, reduced=reduced, hint=self._fraction)
+            if code != CLAMP_EXACT or out.fraction != 1.0:  # a clip that passes as it is leaves the hint alone
+                self._fraction = out.fraction
+            cart_checks, frames = out.failing, out.frames
+            if out.fraction != 1.0:
+                q_out, v_out, a_out = out.q, None, None
+                self._report_cartesian(out, mem, recs, make)
         self._blame(q_cmd, q_out, measures, direct_ok, stop_ok, cart_checks, lo4, hi4, plan, mem, recs, make)
         return Outcome(q_out, Level.WARNING, v_out, a_out, frames)
 
@@ -192,23 +182,20 @@ class JointEnforcer:
         d = tcp - mem.tcp
         return bool(np.sqrt(d @ d) / h >= self.caution_fraction * limit)
 
-    def _intervals(self, mem: Memory, plan: PlanLimits, h: float) -> tuple[np.ndarray, ...]:
-        """Step, velocity, acceleration and jerk intervals ``(4, n)`` and their overlap with the position limits."""
+    def intervals(self, mem: Memory, plan: PlanLimits, h: float) -> tuple[np.ndarray, ...]:
+        """This cycle's step, velocity, acceleration and jerk intervals ``(4, n)`` (lower and upper
+        rows) and their overlap with the position limits: where a clamp may put each joint."""
         lo4, hi4, lo, hi = np.empty((4, self.n)), np.empty((4, self.n)), np.empty(self.n), np.empty(self.n)
         interval_rows(mem.q, mem.v, mem.a, h, self._widths, plan.q_lo, plan.q_hi, lo4, hi4, lo, hi)
         return lo4, hi4, lo, hi
 
-    def _cartesian_clamp(self, q_fb: np.ndarray, q_j: np.ndarray, mem: Memory, plan: PlanLimits, h: float, reduced: bool,
-                         recs: list[Violation], make: MakeViolation) -> tuple[np.ndarray, list[Check]]:
-        """Hold the joint-clamped command back towards the braking step until the Cartesian checks pass."""
-        out = furthest_cartesian(self.cartesian, q_fb, q_j, mem, plan, h, reduced=reduced, hint=self._fraction)
-        self._fraction = out.fraction
+    def _report_cartesian(self, out: CartesianOutcome, mem: Memory, recs: list[Violation], make: MakeViolation) -> None:
+        """One record per Cartesian check the clamped command broke, with what is left of it at what is sent."""
         for c in out.failing:
             left = out.excess_sent.get(c, 0.0)
             stuck = c is not Check.TCP_SPEED and left > mem.allowance.get(c, 0.0)  # even braking cannot fix it
             recs.append(make(c, Level.DANGER if stuck else Level.WARNING, None, out.excess_target.get(c, 0.0), left,
                              f"{c.value}: held at {out.fraction:.4f} of the way from the braking step to the clamped command"))
-        return out.q, out.failing
 
     def verify(self, q_out: np.ndarray, mem: Memory, plan: PlanLimits, h: float, recs: list[Violation],
                make: MakeViolation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-__all__ = ["braking_extent_1", "stop_feasible_1", "brake_accel_1", "braking_step", "furthest_stoppable_joints", "blame_rows"]
+__all__ = ["braking_extent_1", "stop_feasible_1", "brake_accel_1", "braking_step", "furthest_stoppable_joints", "blame_rows", "measure_rows",
+           "cheap_stop_joints", "interval_rows", "clamp_joints"]
 
 _GRID_POINTS = 32  # the search's grid: fractions (k + 1) / 32 of the way from the braking step
 
@@ -284,3 +285,48 @@ def interval_rows(mem_q: np.ndarray, mem_v: np.ndarray, mem_a: np.ndarray, h: fl
             hi4[r, i] = c + widths[r, i]
             lo[i] = _max(lo[i], lo4[r, i])
             hi[i] = _min(hi[i], hi4[r, i])
+
+
+_FLAGS = types.Array(types.boolean, 1, "A", readonly=True)
+CLAMP_EXACT, CLAMP_SEARCHED, CLAMP_REJECTED = 0, 1, 2  # what clamp_joints returns
+
+
+@njit(types.int64(_IN, _FLAGS, _IN, _IN, _IN, _IN, _IN, types.float64, _RO2, _RO2, types.float64, _RO2, _IN, _IN, _IN, _IN,
+                  types.boolean, types.float64[:, ::1], types.float64[:, ::1], types.float64[:, ::1], types.boolean[::1],
+                  types.float64[::1], types.float64[::1], types.float64[::1], types.float64[::1]), cache=True)
+def clamp_joints(q_cmd: np.ndarray, keep: np.ndarray, mem_q: np.ndarray, mem_v: np.ndarray, mem_a: np.ndarray, mem_lo: np.ndarray,
+                 mem_hi: np.ndarray, h: float, widths: np.ndarray, plan: np.ndarray, pos_tol: float, bound: np.ndarray, delta: np.ndarray,
+                 two_a: np.ndarray, hi_tol: np.ndarray, lo_tol: np.ndarray, reject: bool, lo4: np.ndarray, hi4: np.ndarray,
+                 rows: np.ndarray, ok: np.ndarray, q_fb: np.ndarray, q_out: np.ndarray, v: np.ndarray, a: np.ndarray) -> int:
+    """The joint clamp of :meth:`~vla_kit.safety.enforce.JointEnforcer.enforce` in one call.
+
+    The braking step into ``q_fb``; the step/velocity/acceleration/jerk intervals into ``lo4``,
+    ``hi4``; then (unless ``reject``) the command clipped into their overlap with the planning
+    position limits — joints flagged in ``keep`` keep their command — its measure ``rows`` and
+    differences ``v``, ``a``, the cheap stop bound per joint into ``ok``, and for each joint it
+    refuses the furthest stoppable point towards the braking step
+    (:func:`furthest_stoppable_joints`). ``plan`` rows: ``q_lo``, ``q_hi``, ``v``, ``a``, ``j``.
+
+    Returns:
+        :data:`CLAMP_EXACT`: ``q_out`` is the clip, every direct limit holds exactly and every
+        joint can stop by the cheap bound (``v``, ``a`` are its differences);
+        :data:`CLAMP_SEARCHED`: ``q_out`` came from the search (``v``, ``a`` not valid: verify it);
+        :data:`CLAMP_REJECTED`: ``q_out`` is the braking step.
+    """
+    n = q_cmd.shape[0]
+    plan_lo, plan_hi, plan_v, plan_a, plan_j = plan[0], plan[1], plan[2], plan[3], plan[4]
+    braking_step(mem_q, mem_v, mem_a, h, plan_a, plan_j, q_fb)
+    lo, hi = np.empty(n), np.empty(n)
+    interval_rows(mem_q, mem_v, mem_a, h, widths, plan_lo, plan_hi, lo4, hi4, lo, hi)
+    if reject:
+        q_out[:] = q_fb
+        return CLAMP_REJECTED
+    for i in range(n):
+        q_out[i] = q_cmd[i] if keep[i] else _max(_min(q_cmd[i], hi[i]), lo[i])
+    exact = measure_rows(q_out, mem_q, mem_v, mem_a, mem_lo, mem_hi, h, bound, rows, v, a)
+    if cheap_stop_joints(q_out, v, a, h, delta, two_a, plan_v, hi_tol, lo_tol, ok):
+        return CLAMP_EXACT if exact else CLAMP_SEARCHED
+    refused = np.flatnonzero(~ok)
+    q_c = q_out.copy()  # the grid ends at the clip itself
+    furthest_stoppable_joints(q_out, q_fb, q_c, refused, mem_q, mem_v, mem_a, h, plan_lo, plan_hi, plan_v, plan_a, plan_j, pos_tol)
+    return CLAMP_SEARCHED

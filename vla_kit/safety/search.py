@@ -59,6 +59,7 @@ class CartesianOutcome:
         fraction: how far it is from the braking step towards the target, 0..1.
         failing: the checks the target broke (``STOP_DISTANCE`` when only braking feasibility did).
         excess_target, excess_sent: per Cartesian check, the excess at the target and at ``q``.
+        frames: the forward kinematics of ``q``, ``(dof + 2, 4, 4)``.
     """
 
     q: np.ndarray
@@ -66,6 +67,7 @@ class CartesianOutcome:
     failing: list[Check]
     excess_target: dict[Check, float]
     excess_sent: dict[Check, float]
+    frames: np.ndarray
 
 
 def furthest_cartesian(
@@ -83,9 +85,11 @@ def furthest_cartesian(
     """
     out = np.empty_like(q_j)
     excess = np.empty((2, len(SLOTS)))
-    fraction = search_segment(q_fb, q_j, math.nan if hint is None else hint, *guard.kernel_args(mem, plan, h, reduced), out, excess)
+    frames = np.empty(guard.frame_shape)
+    fraction = search_segment(q_fb, q_j, math.nan if hint is None else hint, *guard.kernel_args(mem, plan, h, reduced), out, excess,
+                              frames)
     if fraction == 1.0:
-        return CartesianOutcome(q_j, 1.0, [], {}, {})
+        return CartesianOutcome(q_j, 1.0, [], {}, {}, frames)
     target = guard.named(excess[0])
     failing = [c for c, x in target.items() if x > 0.0] or [Check.STOP_DISTANCE]
-    return CartesianOutcome(out, fraction, failing, target, guard.named(excess[1]))
+    return CartesianOutcome(out, fraction, failing, target, guard.named(excess[1]), frames)
