@@ -180,3 +180,24 @@ def test_separation_off_ignores_people():
     layer, _ = make_layer({"cartesian": {"tcp_speed_max_reduced": 0.25}})
     d = layer.filter(PANDA_HOME, RobotState(q=PANDA_HOME, humans=np.array([[0.5, 0.0, 0.5]])), DT)
     assert d.level is Level.SAFE and d.human_distance is None and layer.separation is None
+
+
+def test_the_compiled_robot_terms_are_the_braking_bounds_of_the_numpy_law():
+    """v_r = sum lever |v|, S_s = sum lever * travel bound, T_s = the longest joint's stop bound
+    (braking.braking_reach_bound), joints at rest excluded; random states, some joints at rest."""
+    from vla_kit.safety.braking import braking_reach_bound
+
+    layer, env = make_layer(SSM)
+    mon, lim = layer.separation, env.limits
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        rest = rng.random(7) < 0.3
+        v = np.where(rest, 0.0, rng.uniform(-1, 1, 7) * lim.v_max)
+        a = np.where(rest, 0.0, rng.uniform(-1, 1, 7) * lim.a_max)
+        h = float(rng.choice([0.001, 1 / 240, 0.004]))
+        terms = mon.robot_terms(v, a, h)
+        travel, peak = braking_reach_bound(v, a, h, lim.a_max, lim.j_max)
+        steps = h * ((np.abs(a) + 2.0 * lim.a_max) / (h * lim.j_max) + 4.0) + peak / lim.a_max
+        moving = (v != 0.0) | (a != 0.0)
+        ref = (mon.levers @ np.abs(v), mon.levers @ travel, float(np.max(np.where(moving, steps, 0.0))))
+        np.testing.assert_allclose([terms.speed, terms.stopping_distance, terms.stopping_time], ref, rtol=1e-12, atol=0)

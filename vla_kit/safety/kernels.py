@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, types
 
 __all__ = ["braking_extent_1", "stop_feasible_1", "brake_accel_1", "braking_step", "furthest_stoppable_joints", "blame_rows", "measure_rows",
-           "cheap_stop_joints", "interval_rows", "clamp_joints"]
+           "cheap_stop_joints", "interval_rows", "clamp_joints", "robot_terms", "screen_command"]
 
 _GRID_POINTS = 32  # the search's grid: fractions (k + 1) / 32 of the way from the braking step
 
@@ -330,3 +330,44 @@ def clamp_joints(q_cmd: np.ndarray, keep: np.ndarray, mem_q: np.ndarray, mem_v: 
     q_c = q_out.copy()  # the grid ends at the clip itself
     furthest_stoppable_joints(q_out, q_fb, q_c, refused, mem_q, mem_v, mem_a, h, plan_lo, plan_hi, plan_v, plan_a, plan_j, pos_tol)
     return CLAMP_SEARCHED
+
+
+@njit(types.UniTuple(types.float64, 3)(_IN, _IN, types.float64, _IN, _IN, _IN), cache=True)
+def robot_terms(v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray, j_max: np.ndarray, levers: np.ndarray) -> tuple[float, float, float]:
+    """The robot's part of the ISO/TS 15066 separation distance from joint velocity ``v`` and
+    acceleration ``a``: ``(v_r, S_s, T_s)`` = (lever-weighted speed, lever-weighted braking
+    travel bound, the longest joint stop), with the bounds of
+    :func:`~vla_kit.safety.braking.braking_reach_bound` (see :mod:`vla_kit.safety.separation`)."""
+    speed = 0.0
+    distance = 0.0
+    time = 0.0
+    for i in range(v.shape[0]):
+        if v[i] == 0.0 and a[i] == 0.0:
+            continue  # a joint at rest stops where it is
+        delta = h * j_max[i]
+        peak = _max(abs(v[i]), abs(v[i] + _ramp_dv(a[i], h, delta)))
+        travel = h * peak * ((abs(a[i]) + 2.0 * a_max[i]) / delta + 4.0) + peak * peak / (2.0 * a_max[i])
+        speed += levers[i] * abs(v[i])
+        distance += levers[i] * travel
+        time = _max(time, h * ((abs(a[i]) + 2.0 * a_max[i]) / (h * j_max[i]) + 4.0) + peak / a_max[i])
+    return speed, distance, time
+
+
+SCREEN_OK, SCREEN_NON_FINITE, SCREEN_JUMP = 0, 1, 2  # what screen_command returns
+
+
+@njit(types.int64(_IN, _IN, _IN, types.boolean, _IN, types.boolean), cache=True)
+def screen_command(q_cmd: np.ndarray, mem_q: np.ndarray, previous: np.ndarray, has_previous: bool, absurd: np.ndarray,
+                   check_absurd: bool) -> int:
+    """The first look at a command (:func:`~vla_kit.safety.watchdog.non_finite_or_absurd`):
+    :data:`SCREEN_NON_FINITE` when a joint target is NaN or infinite; :data:`SCREEN_JUMP` when
+    (``check_absurd``) some joint is further than ``absurd`` from the last position sent **and**
+    (``has_previous``) from the previous command; :data:`SCREEN_OK` otherwise."""
+    for i in range(q_cmd.shape[0]):
+        if not (abs(q_cmd[i]) < np.inf):  # NaN fails every comparison
+            return SCREEN_NON_FINITE
+    if check_absurd:
+        for i in range(q_cmd.shape[0]):
+            if abs(q_cmd[i] - mem_q[i]) > absurd[i] and (not has_previous or abs(q_cmd[i] - previous[i]) > absurd[i]):
+                return SCREEN_JUMP
+    return SCREEN_OK

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["SafetyLayer"]
 
 _count = np.count_nonzero
+_record = tuple.__new__  # Violation's fields, in order, without the constructor's call (one record per clamped joint per cycle)
 
 
 def _frozen(x: np.ndarray) -> np.ndarray:
@@ -79,6 +80,7 @@ class SafetyLayer:
             raise SafetyError(f"the envelope is for robot {envelope.robot!r}, the model is {robot_model.name!r}")
         self.envelope = envelope
         self.model = robot_model
+        self._joint_names = robot_model.joint_names
         self.limits = envelope.limits
         self._nominal = envelope.period  # s, read every cycle: kept out of pydantic's private-attribute lookup
         self.cartesian = CartesianGuard(envelope, robot_model)
@@ -381,5 +383,5 @@ class SafetyLayer:
 
     def _violation(self, check: Check, level: Level, joint: int | None, original: float, safe: float,
                    reason: str | Callable[[], str]) -> Violation:
-        name = None if joint is None else self.model.joint_names[joint]
-        return Violation(self.cycle, check, level, joint, name, float(original), float(safe), reason)
+        name = None if joint is None else self._joint_names[joint]
+        return _record(Violation, (self.cycle, check, level, joint, name, float(original), float(safe), reason))

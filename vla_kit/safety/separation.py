@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_kit.robots.kinematics import RobotModel
-from vla_kit.safety.braking import braking_reach_bound
 from vla_kit.safety.envelope import Envelope, SeparationParams
 from vla_kit.safety.cartesian_kernels import human_clearance
+from vla_kit.safety.kernels import robot_terms as _robot_terms
 from vla_kit.safety.records import Level
 
 __all__ = ["protective_separation_distance", "RobotTerms", "SeparationVerdict", "SeparationMonitor"]
@@ -144,7 +144,7 @@ class SeparationMonitor:
         reduced = cart.tcp_speed_max_reduced if cart.tcp_speed_max_reduced is not None else cart.tcp_speed_max
         self.speed_reduced = full if reduced is None else min(full, reduced)
         self._full = full
-        self._cache: dict[float, tuple[RobotTerms, RobotTerms]] = {}  # dt -> (normal, reduced)
+        self._cache: dict[float, tuple[RobotTerms, RobotTerms, float, float]] = {}  # dt -> (normal, reduced, their S_p)
 
     def distance_bound(self, robot: RobotTerms) -> float:
         """``S_p`` (m) for the given robot terms and this envelope's person terms."""
@@ -157,19 +157,13 @@ class SeparationMonitor:
 
     def robot_terms(self, v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray | None = None,
                     j_max: np.ndarray | None = None) -> RobotTerms:
-        """Robot terms from joint velocity ``v`` (rad/s) and acceleration ``a`` (rad/s^2) at period ``h``.
+        """Robot terms from joint velocity ``v`` (rad/s) and acceleration ``a`` (rad/s^2) at period ``h``
+        (compiled: :func:`vla_kit.safety.kernels.robot_terms`).
 
         ``a_max``, ``j_max``: the limits the braking law uses (default: the envelope's).
         """
-        a_max = self._a_max if a_max is None else a_max
-        j_max = self._j_max if j_max is None else j_max
-        moving = (v != 0.0) | (a != 0.0)
-        if not moving.any():
-            return RobotTerms(0.0, 0.0, 0.0)
-        travel, peak = braking_reach_bound(v, a, h, a_max, j_max)
-        # The same step count as braking_reach_bound: ramp/landing steps, then holding -A.
-        steps = h * ((np.abs(a) + 2.0 * a_max) / (h * j_max) + 4.0) + peak / a_max
-        return RobotTerms(float(self.levers @ np.abs(v)), float(self.levers @ travel), float(np.max(np.where(moving, steps, 0.0))))
+        return RobotTerms(*_robot_terms(v, a, h, self._a_max if a_max is None else a_max, self._j_max if j_max is None else j_max,
+                                        self.levers))
 
     def terms_at_speed(self, speed: float, h: float) -> RobotTerms:
         """Robot terms when every point of the arm may move at up to ``speed`` (m/s): joint speeds
@@ -181,11 +175,16 @@ class SeparationMonitor:
 
     def mode_terms(self, h: float) -> tuple[RobotTerms, RobotTerms]:
         """``(normal, reduced)`` robot terms at the two TCP speed limits, at period ``h`` (cached)."""
+        return self._modes(h)[:2]
+
+    def _modes(self, h: float) -> tuple[RobotTerms, RobotTerms, float, float]:
+        """:meth:`mode_terms` and their two distances ``S_p`` (cached per period)."""
         got = self._cache.get(h)
         if got is None:
             if len(self._cache) > 16:
                 self._cache.clear()
-            got = self._cache[h] = (self.terms_at_speed(self.speed_normal, h), self.terms_at_speed(self.speed_reduced, h))
+            normal, reduced = self.terms_at_speed(self.speed_normal, h), self.terms_at_speed(self.speed_reduced, h)
+            got = self._cache[h] = (normal, reduced, self.distance_bound(normal), self.distance_bound(reduced))
         return got
 
     def measure(self, humans: object, q: np.ndarray, frames: np.ndarray | None = None) -> tuple[float, str | None]:
@@ -227,8 +226,7 @@ class SeparationMonitor:
         """
         d, fault = self.measure(humans, q, frames)
         now = self.distance_bound(self.robot_terms(v, a, h, a_max, j_max))
-        normal, reduced = self.mode_terms(h)
-        zone, release = self.distance_bound(normal), self.distance_bound(reduced)
+        zone, release = self._modes(h)[2:]
         if fault is not None:
             return SeparationVerdict(d, now, zone, release, Level.DANGER, fault=fault)
         if d < now or (holding and not (at_rest and d >= release)):

@@ -14,6 +14,7 @@ import numpy as np
 
 from vla_kit.errors import InputError
 from vla_kit.safety.envelope import Envelope
+from vla_kit.safety.kernels import SCREEN_JUMP, SCREEN_NON_FINITE, screen_command
 from vla_kit.safety.records import Check, Level, Violation
 from vla_kit.safety.state import JointCommand, Memory, RobotState
 
@@ -73,9 +74,10 @@ def non_finite_or_absurd(cmd: JointCommand | None, q_cmd: np.ndarray, mem: Memor
         check_absurd: look for absurd steps at all (not when disabled or already latched).
     """
     grip = (None, None) if cmd is None else (cmd.gripper, cmd.gripper_effort)
-    if _count(np.isfinite(q_cmd)) != q_cmd.shape[0] or not all(g is None or math.isfinite(g) for g in grip):
+    screen = screen_command(q_cmd, mem.q, q_cmd if previous is None else previous, previous is not None, absurd, check_absurd)
+    if screen == SCREEN_NON_FINITE or (cmd is not None and not all(g is None or math.isfinite(g) for g in grip)):
         return Check.NON_FINITE, f"non-finite command {q_cmd.tolist()}, gripper {grip}"
-    if check_absurd:
+    if screen == SCREEN_JUMP:  # far from the last position and the last command: measure it as a ratio
         step = np.abs(q_cmd - mem.q)
         if previous is not None and _count(step > absurd):
             step = np.minimum(step, np.abs(q_cmd - previous))
