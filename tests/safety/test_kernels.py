@@ -47,7 +47,7 @@ def test_one_joint_stop_feasibility_is_the_reference(q, v, a, lim, v_lim, tol):
 
 
 def _reference_search(q_fb, q_c, bad, mem, plan, h):
-    """The numpy search the kernel replaced: the whole 32-point grid, the furthest feasible point."""
+    """The numpy search over the whole 32-point grid: the furthest feasible point, and the grid's verdicts (32, len(bad))."""
     d = q_c[bad] - q_fb[bad]
     cand = q_fb[bad] + _FINE[:, None] * d
     v, a, _ = backward_differences(cand, mem.q[bad], mem.v[bad], mem.a[bad], h)
@@ -55,7 +55,7 @@ def _reference_search(q_fb, q_c, bad, mem, plan, h):
     best = len(_FINE) - 1 - np.argmax(feas[::-1], axis=0)
     out = q_c.copy()
     out[bad] = np.where(feas.any(axis=0), cand[best, np.arange(bad.size)], q_fb[bad])
-    return out
+    return out, feas
 
 
 @settings(max_examples=400, deadline=None)
@@ -74,12 +74,23 @@ def test_the_clamping_search_picks_the_reference_point_near_the_limits(seed, h, 
     q_fb = q_prev + h * (v_prev + h * rng.uniform(-1, 1, n) * plan.a * 0.5)
     q_c = np.clip(q_fb + rng.uniform(-1, 1, n) * plan.step, plan.q_lo, plan.q_hi)
     bad = np.flatnonzero(rng.uniform(0, 1, n) < 0.7)
-    ref = _reference_search(q_fb, q_c, bad, mem, plan, h)
+    ref, feas = _reference_search(q_fb, q_c, bad, mem, plan, h)
     got = q_c.copy()
     furthest_stoppable_joints(got, q_fb, q_c, bad.astype(np.int64), mem.q, mem.v, mem.a, h, plan.q_lo, plan.q_hi, plan.v, plan.a,
                               plan.j, plan.pos_tol)
-    assert got.tobytes() == ref.tobytes()
-    assert np.array_equal(furthest_stoppable(q_fb, q_c, mem, plan, h, cheap_ok=~np.isin(np.arange(n), bad)), ref)
+    assert np.array_equal(furthest_stoppable(q_fb, q_c, mem, plan, h, cheap_ok=~np.isin(np.arange(n), bad)), got)
+    assert got[~np.isin(np.arange(n), bad)].tobytes() == q_c[~np.isin(np.arange(n), bad)].tobytes()
+    grid = q_fb[bad] + _FINE[:, None] * (q_c[bad] - q_fb[bad])
+    for col, i in enumerate(bad):
+        ok = feas[:, col]
+        if not ok.any() or ok[: np.flatnonzero(ok)[-1] + 1].all():  # monotone: the furthest feasible point, bit for bit
+            assert got[i].tobytes() == ref[i].tobytes(), i
+        else:  # a feasible grid point whose upper neighbour is not (or the top): never a point the joint cannot stop from
+            if got[i] == q_fb[i]:  # the braking step: the first grid point was refused
+                assert not ok[0], i
+            else:
+                (k,) = np.flatnonzero(grid[:, col] == got[i])[-1:]
+                assert ok[k] and (k == len(_FINE) - 1 or not ok[k + 1]), i
 
 
 def test_the_per_cycle_kernels_are_compiled_at_import_with_one_signature_that_frozen_and_writable_arrays_both_fit():
@@ -124,3 +135,27 @@ def test_the_braking_step_is_the_reference_law_bit_for_bit(v, a, lim):
     for x, y in zip(got, ref):
         assert _same(x, y), (x, y)
     assert _same(brake_accel_1(v, a, h, a_max, j_max), float(brake_accel(np.array(v), np.array(a), h, np.array(a_max), np.array(j_max))))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(cmd=st.lists(st.one_of(st.floats(-1e308, 1e308), st.sampled_from([np.nan, np.inf, -np.inf, 0.0])), min_size=7, max_size=7),
+       prev=st.one_of(st.none(), st.lists(st.floats(-10.0, 10.0), min_size=7, max_size=7)),
+       scale=st.sampled_from([1e-3, 0.1, 1.0, 100.0]), check=st.booleans())
+def test_the_command_screen_is_the_numpy_pretest(cmd, prev, scale, check):
+    """NaN/inf anywhere is non-finite; a jump is a joint beyond ``absurd`` from the last position
+    sent and (when there is one) from the previous command, as numpy computes it."""
+    from vla_kit.safety.kernels import SCREEN_JUMP, SCREEN_NON_FINITE, SCREEN_OK, screen_command
+
+    q = np.array(cmd) * scale if all(np.isfinite(cmd)) else np.array(cmd)
+    mem_q = np.linspace(-1.0, 1.0, 7)
+    absurd = np.full(7, 0.05)
+    previous = None if prev is None else np.array(prev)
+    got = screen_command(q, mem_q, q if previous is None else previous, previous is not None, absurd, check)
+    if not np.isfinite(q).all():
+        assert got == SCREEN_NON_FINITE
+        return
+    with np.errstate(over="ignore"):
+        step = np.abs(q - mem_q)
+        if previous is not None:
+            step = np.minimum(step, np.abs(q - previous))
+    assert got == (SCREEN_JUMP if check and (step > absurd).any() else SCREEN_OK)

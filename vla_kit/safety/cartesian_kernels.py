@@ -37,8 +37,8 @@ __all__ = ["SLOTS", "SLACK", "pose_excess_batch", "judge_batch", "search_segment
 SLOTS = (Check.TCP_BOX, Check.ELBOW_BOX, Check.PLANE, Check.OBSTACLE, Check.TOOL_CONE, Check.TCP_SPEED)
 _POSE = 5  # the first five slots are pose checks; the last is the TCP speed
 SLACK = 1e-12  # m or rad: an equal excess after a round trip through FK still counts as "not worse"
-_WINDOW = 16  # points around last cycle's fraction, 1/256 apart
-_GRID = 16  # points per round of the full search
+_GRID = 16  # points of the search without a hint
+_STEP = 1.0 / 256.0  # where a bisection stops (fraction of the segment)
 
 
 # ---------------------------------------------------------------------- geometry (one pair at a time)
@@ -292,6 +292,31 @@ def judge_batch(cand: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray
         good[k] = _judge(cand[k], ctx, True, excess[k], frames if k == 0 else spare, scratch)
 
 
+@njit(cache=True)
+def _bisect(lo, hi, found, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept) -> float:  # noqa: ANN001
+    """Narrow ``[lo, hi]`` (``hi`` fails; ``lo`` passed and is kept when ``found``, else it is the
+    braking step) to 1/256 of the segment; the highest passing fraction, or -1 when none passed."""
+    best = lo if found else -1.0
+    while hi - lo > _STEP:
+        s = 0.5 * (lo + hi)
+        if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
+            lo = best = s
+        else:
+            hi = s
+    return best
+
+
+@njit(cache=True)
+def _settle(best, q_fb, ctx, excess, kept, scratch, out) -> float:  # noqa: ANN001
+    """The search's answer: ``best``, or the braking step (fraction 0) when nothing passed, with
+    what it still exceeds (judged without a braking path: for the report)."""
+    if best >= 0.0:
+        return best
+    out[:] = q_fb
+    _judge(q_fb, ctx, False, excess[1], kept, scratch)
+    return 0.0
+
+
 @njit(types.float64(_RO1, _RO1, types.float64, _RO1, _RO1, _RO1, _RO2, types.float64, types.float64, _RO3, _RO3, _RO3, _RO2, _RO2,
                     _RO2, _RO2, _RO1, _RO1, types.float64, types.float64, types.float64, _RO1, types.boolean, _RO1, types.float64[::1],
                     types.float64[:, ::1], types.float64[:, :, ::1]), cache=True)
@@ -306,12 +331,14 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     the braking step is left). ``excess`` rows: at ``q_j``, and at what was kept; ``kept``: the
     forward kinematics of what was kept.
 
-    The search: with ``hint`` (last cycle's fraction, NaN: none) up to 16 points spaced 1/256
-    around it, walked from the hint towards the boundary; a passing point with a failing one just
-    above settles it. Otherwise a
-    16-point grid over the segment, refined once (1/256 of the segment), each round judged from
-    the top down to its first passing point. The braking step needs no judging: it continues a
-    stop that was admissible last cycle.
+    The search: with ``hint`` (last cycle's fraction, NaN: none) the hint and its neighbour 1/256
+    towards the boundary; a passing point with a failing one just above settles it (three
+    judgements in all, usually). Beyond that, upwards steps double until one fails, downwards the
+    braking step is judged, and the bracket is bisected to 1/256 of the segment. Without a hint,
+    a 16-point grid judged from the top down to its first passing point, then bisected between it
+    and the failing point above. The braking step needs
+    no judging: it continues a stop that was admissible last cycle. Only judged points that pass
+    are kept, so a boundary that is not monotone along the segment costs progress, never safety.
     """
     ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
            allowance, recovering, p_prev)
@@ -324,44 +351,33 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
         excess[1, :] = excess[0]
         return 1.0
     if hint == hint:
-        # Window points s_w = hint + (8 - w)/256, w = 0 (top) .. 15, w = 8 the hint itself: judge
-        # the hint, then walk towards the boundary, up while points pass, down while they fail.
-        # The boundary moves little from one cycle to the next: usually two judgements settle it.
-        mid = _WINDOW // 2
+        # The boundary moves little from one cycle to the next: judge last cycle's fraction and
+        # its neighbour 1/256 towards the boundary; that usually settles it. Upwards, steps double
+        # until one fails; downwards, the braking step is judged next (the boundary often jumps
+        # there); then the bracket is bisected to 1/256 of the segment.
         s = _min(_max(hint, 0.0), 1.0)
         if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
-            best = s
-            for w in range(mid - 1, -1, -1):
-                s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
-                if not _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
-                    return best  # bracketed: the point above fails
-                best = s
-            # the whole upper window passes: no failing point above it, so search the segment
-        else:
-            for w in range(mid + 1, _WINDOW):
-                s = _min(_max(hint + (8.0 - w) / 256.0, 0.0), 1.0)
-                if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
-                    return s  # bracketed: the point above failed
-            if s == 0.0:  # down to the braking step itself: nothing further passes
-                out[:] = q_fb
-                excess[1, :] = row
-                kept[:] = frames
-                return 0.0
-    lo, hi = 0.0, 1.0
-    found = False
-    for _ in range(2):
-        passed = False
-        s = hi
-        for g in range(_GRID):
-            s = lo + (hi - lo) * (1.0 - g / _GRID)
-            if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
-                passed = found = True
-                hi = lo + (hi - lo) * (1.0 - (g - 1) / _GRID) if g > 0 else hi
-                lo = s
-                break
-        if not passed:
-            hi = s
-    if not found:  # only the braking step is left: report what it still exceeds, without a braking path
-        out[:] = q_fb
-        _judge(q_fb, ctx, False, excess[1], kept, scratch)
-    return lo
+            step = _STEP
+            while s < 1.0:
+                up = _min(s + step, 1.0)
+                if up == 1.0 or not _passes_at(up, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
+                    return _bisect(s, up, True, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept)  # q_j itself failed
+                s, step = up, 2.0 * step
+            return s
+        if s > 0.0:
+            below = _max(s - _STEP, 0.0)
+            if _passes_at(below, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
+                return below  # bracketed: the point above failed
+            if below > 0.0 and _passes_at(0.0, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
+                return _bisect(0.0, below, True, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept)
+        out[:] = q_fb  # the braking step itself was judged last and failed: nothing further passes
+        excess[1, :] = row
+        kept[:] = frames
+        return 0.0
+    for g in range(1, _GRID):
+        s = 1.0 - g / _GRID
+        if _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept):
+            return _bisect(s, s + 1.0 / _GRID, True, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept)
+    return _settle(_bisect(0.0, 1.0 / _GRID, False, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept), q_fb, ctx,
+                   excess, kept, scratch, out)
+

@@ -9,10 +9,12 @@ its intervention log).
 
 :func:`control_gc` is the usual remedy for Python control loops: collect once, **freeze** what
 exists (the interpreter, the libraries, the models: never scanned again), and leave only the
-young generations to automatic collection; their size is bounded, so their pauses are short.
-Cyclic garbage that reaches the old generation waits for :meth:`ControlGC.collect`, which a loop
-calls where a pause does no harm (the arm at rest, between episodes), or for the end of the
-block, which restores the collector as it was.
+youngest generation to automatic collection: it holds at most a few hundred new objects, so its
+pauses are tens of microseconds. The middle generation is not collected automatically either:
+what survives there is mostly the layer's log, and a collection of it every few hundred clamped
+cycles cost 300 µs (measured). Cyclic garbage that survives the youngest generation waits for
+:meth:`ControlGC.collect`, which a loop calls where a pause does no harm (the arm at rest,
+between episodes), or for the end of the block, which restores the collector as it was.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from types import TracebackType
 
 __all__ = ["ControlGC", "control_gc"]
 
-_NEVER = 2**31 - 1  # a generation-2 threshold no loop reaches
+_NEVER = 2**31 - 1  # a threshold no loop reaches
 
 
 class ControlGC:
-    """Context manager: young-generation collection only, the heap frozen at entry.
+    """Context manager: youngest-generation collection only, the heap frozen at entry.
 
     Re-entrant use is harmless: an inner block leaves the settings to the outer one.
     """
@@ -44,8 +46,7 @@ class ControlGC:
             gc.collect()
             gc.freeze()
             self._threshold = gc.get_threshold()
-            gen0, gen1, _ = self._threshold
-            gc.set_threshold(gen0, gen1, _NEVER)
+            gc.set_threshold(self._threshold[0], _NEVER, _NEVER)
         return self
 
     def collect(self) -> int:

@@ -28,10 +28,12 @@ def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: Pla
                        cheap_ok: np.ndarray | None = None) -> np.ndarray:
     """Per joint, the point nearest ``q_c`` on the segment from ``q_fb`` from which the joint can still stop.
 
-    Only joints that cannot stop from ``q_c`` are searched, on a 32-point grid: the answer is
-    within 1/32 of the segment (at most ``2 h^3 J / 32`` rad) of the best one. The search runs
-    per joint in compiled code (:func:`vla_kit.safety.kernels.furthest_stoppable_joints`), from
-    the grid's far end down to the first point the exact closed form accepts.
+    Only joints that cannot stop from ``q_c`` are searched, on a 32-point grid: ``q_c`` itself
+    (the cheap bound that refused it is conservative), then bisection, judged by the exact closed
+    form. Where feasibility is monotone along the segment (further is faster and nearer the
+    limit) the answer is within 1/32 of the segment (at most ``2 h^3 J / 32`` rad) of the best
+    one; where it is not, still a point the joint can stop from. Compiled, per joint
+    (:func:`vla_kit.safety.kernels.furthest_stoppable_joints`).
 
     Args:
         q_fb: the braking step (rad). q_c: the command clipped into the direct intervals (rad).
@@ -77,11 +79,13 @@ def furthest_cartesian(
     """The furthest point from the braking step ``q_fb`` towards ``q_j`` that passes the Cartesian
     checks with every joint still able to stop; ``q_fb`` itself when none does.
 
-    The search is a 16-point grid, refined once (1/256 of the segment). With ``hint`` — the
-    fraction found last cycle, which changes little from one cycle to the next — one round of
-    16 points spaced 1/256 around it settles the answer when it brackets the boundary; otherwise
-    the full search runs. Either way only candidates that pass every check (or the braking step)
-    come back. It runs compiled, in one call (:func:`vla_kit.safety.cartesian_kernels.search_segment`).
+    With ``hint`` — the fraction found last cycle, which changes little from one cycle to the
+    next — the hint and its neighbour 1/256 towards the boundary usually settle it; otherwise
+    the boundary is bracketed (doubling steps upwards, the braking step downwards) and bisected
+    to 1/256 of the segment. Without a hint,
+    a 16-point grid from the top, then bisection. Either way only candidates that pass every check
+    (or the braking step) come back. It runs compiled, in one call
+    (:func:`vla_kit.safety.cartesian_kernels.search_segment`).
     """
     out = np.empty_like(q_j)
     excess = np.empty((2, len(SLOTS)))
