@@ -76,6 +76,9 @@ class JointEnforcer:
         self._caution = np.array([envelope.caution_fraction * lim.v_max, envelope.caution_fraction * lim.a_max])
         self._blame_table = np.empty((n, 5))  # scratch for blame_rows
         self._stop_ok = np.empty(n, dtype=bool)  # scratch for cheap_stop_joints
+        self._joint_ok = np.empty(n, dtype=bool)  # per joint, the last measure: every direct limit holds
+        self._all = np.ones(n, dtype=bool)
+        self._all.setflags(write=False)
         self._clamp_rows = np.empty((6, n))  # scratch: the clamp's measure rows
         self._key: tuple | None = None
         self._fraction: float | None = None  # where the last Cartesian search ended (a hint: it moves little per cycle)
@@ -102,11 +105,11 @@ class JointEnforcer:
         """Fill the measure rows for ``q``: ``(every direct limit holds exactly, v, a)`` (compiled,
         :func:`~vla_kit.safety.kernels.measure_rows`)."""
         v, a = np.empty(self.n), np.empty(self.n)
-        return measure_rows(q, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._bound, self._buf, v, a), v, a
+        return measure_rows(q, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._bound, self._buf, v, a, self._joint_ok), v, a
 
     def joints_ok(self) -> np.ndarray:
         """Per joint, after :meth:`measure`: every direct limit holds."""
-        return (self._buf <= self._bound).all(axis=0)
+        return self._joint_ok.copy()
 
     # ------------------------------------------------------------------ stop feasibility
 
@@ -151,15 +154,14 @@ class JointEnforcer:
                     near = near or self._tcp_near(frames[-1, :3, 3], mem, h, cart.speed_limit(reduced))
                     return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, frames)
                 cart_checks = [c for c, x in cart.named(excess[0]).items() if x > 0.0] or [Check.STOP_DISTANCE]
-            direct_ok = np.ones(self.n, dtype=bool)
-            stop_ok = np.ones(self.n, dtype=bool) if stop_ok is None else stop_ok
+            direct_ok, stop_ok = self._all, self._all if stop_ok is None else stop_ok
         else:
-            direct_ok = self.joints_ok()
-            stop_ok = np.ones(self.n, dtype=bool)
+            direct_ok, stop_ok = self.joints_ok(), self._all
         measures = self._buf  # of the command, for the blame: the clamp measures into its own rows
         q_fb, q_out, v_out, a_out = np.empty(self.n), np.empty(self.n), np.empty(self.n), np.empty(self.n)
         lo4, hi4 = np.empty((4, self.n)), np.empty((4, self.n))
-        code = clamp_joints(q_cmd, direct_ok & stop_ok, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._widths, self._plan_rows,
+        keep = stop_ok if direct_ok is self._all else direct_ok  # joints whose command meets every limit (one of the two is all-true)
+        code = clamp_joints(q_cmd, keep, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._widths, self._plan_rows,
                             plan.pos_tol, self._bound, self._delta, self._two_a, self._hi_tol, self._lo_tol, self.reject, lo4, hi4,
                             self._clamp_rows, self._stop_ok, q_fb, q_out, v_out, a_out)
         frames = None

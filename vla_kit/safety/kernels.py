@@ -247,12 +247,13 @@ def blame_rows(q_cmd: np.ndarray, q_out: np.ndarray, measures: np.ndarray, bound
     return m
 
 
-@njit(types.boolean(_IN, _IN, _IN, _IN, _IN, _IN, types.float64, _RO2, types.float64[:, ::1], types.float64[::1], types.float64[::1]),
-      cache=True)
+@njit(types.boolean(_IN, _IN, _IN, _IN, _IN, _IN, types.float64, _RO2, types.float64[:, ::1], types.float64[::1], types.float64[::1],
+                    types.boolean[::1]), cache=True)
 def measure_rows(q: np.ndarray, mem_q: np.ndarray, mem_v: np.ndarray, mem_a: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray, h: float,
-                 bound: np.ndarray, rows: np.ndarray, v: np.ndarray, a: np.ndarray) -> bool:
+                 bound: np.ndarray, rows: np.ndarray, v: np.ndarray, a: np.ndarray, joint_ok: np.ndarray) -> bool:
     """Backward differences of ``q`` into ``v``, ``a``, and the measure ``rows`` (``q_lo - q``,
-    ``q - q_hi``, ``|dq|``, ``|v|``, ``|a|``, ``|j|``); whether every row is within ``bound`` (see
+    ``q - q_hi``, ``|dq|``, ``|v|``, ``|a|``, ``|j|``), per joint whether its rows are within
+    ``bound`` (``joint_ok``); whether every row is (see
     :meth:`~vla_kit.safety.enforce.JointEnforcer.measure`: the same operations, bit for bit)."""
     ok = True
     for i in range(q.shape[0]):
@@ -267,9 +268,10 @@ def measure_rows(q: np.ndarray, mem_q: np.ndarray, mem_v: np.ndarray, mem_a: np.
         rows[3, i] = abs(vi)
         rows[4, i] = abs(ai)
         rows[5, i] = abs(ji)
+        joint_ok[i] = True
         for r in range(6):
             if not rows[r, i] <= bound[r, i]:
-                ok = False
+                joint_ok[i] = ok = False
     return ok
 
 
@@ -344,7 +346,7 @@ def clamp_joints(q_cmd: np.ndarray, keep: np.ndarray, mem_q: np.ndarray, mem_v: 
         return CLAMP_REJECTED
     for i in range(n):
         q_out[i] = q_cmd[i] if keep[i] else _max(_min(q_cmd[i], hi[i]), lo[i])
-    exact = measure_rows(q_out, mem_q, mem_v, mem_a, mem_lo, mem_hi, h, bound, rows, v, a)
+    exact = measure_rows(q_out, mem_q, mem_v, mem_a, mem_lo, mem_hi, h, bound, rows, v, a, np.empty(n, dtype=np.bool_))
     if cheap_stop_joints(q_out, v, a, h, delta, two_a, plan_v, hi_tol, lo_tol, ok):
         return CLAMP_EXACT if exact else CLAMP_SEARCHED
     refused = np.flatnonzero(~ok)

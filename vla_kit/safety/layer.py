@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from operator import itemgetter
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["SafetyLayer"]
 
 _count = np.count_nonzero
+_level_of = itemgetter(2)  # Violation.level, read straight off the tuple
 _record = tuple.__new__  # Violation's fields, in order, without the constructor's call (one record per clamped joint per cycle)
 
 
@@ -219,7 +221,7 @@ class SafetyLayer:
         stopping = self._estop is not None or bool(stops)
         g_out, e_out = (mem.gripper, mem.gripper_effort) if stopping else clamp_gripper(cmd, env, recs, make)
         if recs:
-            level = max(level, *(r.level for r in recs))
+            level = max(level, max(map(_level_of, recs)))
         if sep is not None and sep.level > level:
             level = sep.level
         sent = _frozen(q_out.copy() if q_out is q_cmd else q_out)
