@@ -664,7 +664,8 @@ class SafetyValidateParams(StrictModel):
     scenario battery; the gate fails the run on any violation at the robot or missed fault.
     The envelope is the params file's ``safety`` section. See :mod:`vla_kit.validate`."""
 
-    policy: str = Field("latest:optimize/artifacts/selected", **INPUT_REF)  # the artifact to validate: what optimize selected (a run, artifact folder or latest:<stage>/...)
+    # the artifact to validate: by default what optimize selected (a run, artifact folder or latest:<stage>/...)
+    policy: str = Field("latest:optimize/artifacts/selected", **INPUT_REF)
     scenarios: list[str] = Field(default_factory=list)  # battery scenarios to run ([] = all of them)
     episodes: int = Field(5, ge=1, le=1000)  # episodes per scenario (the same seeds for every scenario)
     eval_seed: int = Field(777000, ge=0, lt=900_000)  # first episode seed

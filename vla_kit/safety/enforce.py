@@ -19,7 +19,8 @@ import numpy as np
 from vla_kit.safety.cartesian import CartesianGuard
 from vla_kit.safety.checks import PlanLimits, stop_feasible
 from vla_kit.safety.envelope import Envelope, OnViolation
-from vla_kit.safety.kernels import CLAMP_EXACT, CLAMP_REJECTED, blame_rows, braking_step, cheap_stop_joints, clamp_joints, interval_rows, measure_rows
+from vla_kit.safety.kernels import (CLAMP_EXACT, CLAMP_REJECTED, blame_rows, braking_step, cheap_stop_joints, clamp_joints, interval_rows,
+                                   measure_rows)
 from vla_kit.safety.records import Check, Level, Violation
 from vla_kit.safety.search import CartesianOutcome, furthest_cartesian
 from vla_kit.safety.state import Memory
@@ -160,7 +161,7 @@ class JointEnforcer:
         measures = self._buf  # of the command, for the blame: the clamp measures into its own rows
         q_fb, q_out, v_out, a_out = np.empty(self.n), np.empty(self.n), np.empty(self.n), np.empty(self.n)
         lo4, hi4 = np.empty((4, self.n)), np.empty((4, self.n))
-        keep = stop_ok if direct_ok is self._all else direct_ok  # joints whose command meets every limit (one of the two is all-true)
+        keep = stop_ok if direct_ok is self._all else direct_ok  # joints whose command meets every limit (one mask is all-true)
         code = clamp_joints(q_cmd, keep, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._widths, self._plan_rows,
                             plan.pos_tol, self._bound, self._delta, self._two_a, self._hi_tol, self._lo_tol, self.reject, lo4, hi4,
                             self._clamp_rows, self._stop_ok, q_fb, q_out, v_out, a_out)

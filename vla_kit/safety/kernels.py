@@ -356,7 +356,8 @@ def clamp_joints(q_cmd: np.ndarray, keep: np.ndarray, mem_q: np.ndarray, mem_v: 
 
 
 @njit(types.UniTuple(types.float64, 3)(_IN, _IN, types.float64, _IN, _IN, _IN), cache=True)
-def robot_terms(v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray, j_max: np.ndarray, levers: np.ndarray) -> tuple[float, float, float]:
+def robot_terms(v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray, j_max: np.ndarray,
+                levers: np.ndarray) -> tuple[float, float, float]:
     """The robot's part of the ISO/TS 15066 separation distance from joint velocity ``v`` and
     acceleration ``a``: ``(v_r, S_s, T_s)`` = (lever-weighted speed, lever-weighted braking
     travel bound, the longest joint stop), with the bounds of
