@@ -336,9 +336,10 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     judgements in all, usually). Beyond that, upwards steps double until one fails, downwards the
     braking step is judged, and the bracket is bisected to 1/256 of the segment. Without a hint,
     a 16-point grid judged from the top down to its first passing point, then bisected between it
-    and the failing point above. The braking step needs
-    no judging: it continues a stop that was admissible last cycle. Only judged points that pass
-    are kept, so a boundary that is not monotone along the segment costs progress, never safety.
+    and the failing point above. The braking step is the answer when nothing passes, judged or
+    not: it continues a stop that was admissible last cycle. Otherwise only judged points that
+    pass are kept, so a boundary that is not monotone along the segment costs progress, never
+    safety.
     """
     ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
            allowance, recovering, p_prev)

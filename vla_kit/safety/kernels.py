@@ -181,11 +181,9 @@ def furthest_stoppable_joints(out: np.ndarray, q_fb: np.ndarray, q_c: np.ndarray
     for i in joints:
         d = q_c[i] - q_fb[i]
         lim = (h, q_lo[i], q_hi[i], v_lim[i], a_max[i], j_max[i], pos_tol)
-        top = _GRID_POINTS  # grid index m = 1..32 is the point m/32 of the way; 0 is the braking step
-        if _stops_at(q_fb[i] + (top / _GRID_POINTS) * d, mem_q[i], mem_v[i], lim):
-            lo, hi = top, top
-        else:
-            lo, hi = 0, top
+        lo, hi = 0, _GRID_POINTS  # grid index m = 1..32 is the point m/32 of the way; 0 is the braking step
+        if _stops_at(q_fb[i] + 1.0 * d, mem_q[i], mem_v[i], lim):
+            lo = hi
         while hi - lo > 1:
             m = (lo + hi) // 2
             if _stops_at(q_fb[i] + (m / _GRID_POINTS) * d, mem_q[i], mem_v[i], lim):

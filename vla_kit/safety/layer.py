@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from operator import itemgetter
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -46,7 +45,7 @@ from vla_kit.safety.cartesian import CartesianGuard
 from vla_kit.safety.checks import PlanLimits, backward_differences, plan_limits, step_limit
 from vla_kit.safety.enforce import JointEnforcer
 from vla_kit.safety.envelope import Envelope
-from vla_kit.safety.records import Check, Decision, Level, Violation
+from vla_kit.safety.records import Check, Decision, Level, Violation, level_of, violation_from_fields
 from vla_kit.safety.separation import SeparationMonitor, SeparationVerdict
 from vla_kit.safety.state import JointCommand, Memory, RobotState
 from vla_kit.safety.watchdog import as_joints, clamp_gripper, describe_bad_joints, non_finite_or_absurd, watchdog_stops
@@ -57,8 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["SafetyLayer"]
 
 _count = np.count_nonzero
-_level_of = itemgetter(2)  # Violation.level, read straight off the tuple
-_record = tuple.__new__  # Violation's fields, in order, without the constructor's call (one record per clamped joint per cycle)
 
 
 def _frozen(x: np.ndarray) -> np.ndarray:
@@ -221,7 +218,7 @@ class SafetyLayer:
         stopping = self._estop is not None or bool(stops)
         g_out, e_out = (mem.gripper, mem.gripper_effort) if stopping else clamp_gripper(cmd, env, recs, make)
         if recs:
-            level = max(level, max(map(_level_of, recs)))
+            level = max(level, max(map(level_of, recs)))
         if sep is not None and sep.level > level:
             level = sep.level
         sent = _frozen(q_out.copy() if q_out is q_cmd else q_out)
@@ -386,4 +383,4 @@ class SafetyLayer:
     def _violation(self, check: Check, level: Level, joint: int | None, original: float, safe: float,
                    reason: str | Callable[[], str]) -> Violation:
         name = None if joint is None else self._joint_names[joint]
-        return _record(Violation, (self.cycle, check, level, joint, name, float(original), float(safe), reason))
+        return violation_from_fields((self.cycle, check, level, joint, name, float(original), float(safe), reason))

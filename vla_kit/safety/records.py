@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from functools import partial
 from operator import itemgetter
 from typing import Callable
 
@@ -120,6 +121,12 @@ class Violation(tuple):
 
     def __repr__(self) -> str:
         return "Violation(" + ", ".join(f"{f}={v!r}" for f, v in zip(self._FIELDS, self._values())) + ")"
+
+
+violation_from_fields = partial(tuple.__new__, Violation)
+"""``Violation`` from its fields as one tuple, in order, without the constructor's Python call:
+the layer makes one record per clamped joint per cycle."""
+level_of = itemgetter(2)  # a record's level, read straight off the tuple (max over a cycle's records)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from vla_kit.safety.state import Memory
 
 __all__ = ["furthest_stoppable", "CartesianOutcome", "furthest_cartesian"]
 
+
 def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: PlanLimits, h: float,
                        cheap_ok: np.ndarray | None = None) -> np.ndarray:
     """Per joint, the point nearest ``q_c`` on the segment from ``q_fb`` from which the joint can still stop.
@@ -82,10 +83,9 @@ def furthest_cartesian(
     With ``hint`` — the fraction found last cycle, which changes little from one cycle to the
     next — the hint and its neighbour 1/256 towards the boundary usually settle it; otherwise
     the boundary is bracketed (doubling steps upwards, the braking step downwards) and bisected
-    to 1/256 of the segment. Without a hint,
-    a 16-point grid from the top, then bisection. Either way only candidates that pass every check
-    (or the braking step) come back. It runs compiled, in one call
-    (:func:`vla_kit.safety.cartesian_kernels.search_segment`).
+    to 1/256 of the segment. Without a hint, a 16-point grid from the top, then bisection. Either
+    way only candidates that pass every check (or the braking step) come back. It runs compiled,
+    in one call (:func:`vla_kit.safety.cartesian_kernels.search_segment`).
     """
     out = np.empty_like(q_j)
     excess = np.empty((2, len(SLOTS)))

@@ -79,7 +79,7 @@ def non_finite_or_absurd(cmd: JointCommand | None, q_cmd: np.ndarray, mem: Memor
         return Check.NON_FINITE, f"non-finite command {q_cmd.tolist()}, gripper {grip}"
     if screen == SCREEN_JUMP:  # far from the last position and the last command: measure it as a ratio
         step = np.abs(q_cmd - mem.q)
-        if previous is not None and _count(step > absurd):
+        if previous is not None:
             step = np.minimum(step, np.abs(q_cmd - previous))
         if _count(step > absurd):
             max_step = envelope.limits.max_step
