@@ -85,6 +85,9 @@ def test_human_clearance_is_the_numpy_distance():
         ref = human_distance(people, starts, ends, env.link_radii)
         got = human_clearance(people, frames, env.link_radii)
         assert got == ref if math.isinf(ref) else abs(got - ref) <= TOL
+        if len(people):  # one bad coordinate anywhere: NaN, never a distance
+            people[rng.integers(len(people)), rng.integers(3)] = rng.choice([np.nan, np.inf, -np.inf])
+            assert math.isnan(human_clearance(people, frames, env.link_radii))
 
 
 def _reference_judge(layer, env, cand, mem, plan, h, limit):

@@ -158,7 +158,9 @@ def test_the_protective_stop_is_held_until_the_person_leaves_the_release_distanc
     assert d.level < Level.DANGER and d.reduced  # released, at reduced speed while the person is in the zone
 
 
-@pytest.mark.parametrize("bad", [np.array([[0.5, math.nan, 0.5]]), np.array([[0.5, 0.5]]), np.array([["a", "b", "c"]])])
+@pytest.mark.parametrize("bad", [np.array([[0.5, math.nan, 0.5]]), np.array([[2.0, 2.0, 2.0], [0.5, 0.5, -math.inf]]),
+                                 np.array([[0.5, math.inf, 0.5]], dtype=np.float32), [[0.5, math.nan, 0.5]],
+                                 np.array([[0.5, 0.5]]), np.array([["a", "b", "c"]])])
 def test_untrustworthy_person_data_is_a_protective_stop(bad):
     layer, _ = make_layer(SSM)
     d = layer.filter(PANDA_HOME, RobotState(q=PANDA_HOME, humans=bad), DT)
@@ -201,3 +203,28 @@ def test_the_compiled_robot_terms_are_the_braking_bounds_of_the_numpy_law():
         moving = (v != 0.0) | (a != 0.0)
         ref = (mon.levers @ np.abs(v), mon.levers @ travel, float(np.max(np.where(moving, steps, 0.0))))
         np.testing.assert_allclose([terms.speed, terms.stopping_distance, terms.stopping_time], ref, rtol=1e-12, atol=0)
+
+
+def test_one_call_separation_is_the_distance_and_the_iso_formula_bit_for_bit():
+    """The compiled per-cycle call returns what the reference pieces give, to the bit: the person
+    distance of ``measure`` and ``S_p`` = protective_separation_distance of the robot terms; people
+    anywhere (inside a capsule too), none, or with a non-finite coordinate."""
+    from vla_kit.safety.cartesian_kernels import separation_now
+
+    layer, env = make_layer({**SSM, "separation": {"enabled": True, "reaction_time": 0.13, "intrusion_distance": 0.21,
+                                                    "human_uncertainty": 0.07, "robot_uncertainty": 0.03}})
+    mon, lim = layer.separation, env.limits
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        q = rng.uniform(lim.q_min, lim.q_max)
+        v = np.where(rng.random(7) < 0.3, 0.0, rng.uniform(-1, 1, 7) * lim.v_max)
+        a = rng.uniform(-1, 1, 7) * lim.a_max
+        h = float(rng.choice([0.001, 1 / 240]))
+        people = rng.uniform(-1.2, 1.2, (int(rng.integers(0, 4)), 3))
+        if len(people) and rng.random() < 0.2:
+            people[0, int(rng.integers(3))] = np.nan
+        frames = PANDA.forward(q).frames
+        d, s_p = separation_now(people, frames, env.link_radii, v, a, h, lim.a_max, lim.j_max, mon.levers, mon._person)
+        d_ref, fault = mon.measure(people, q)
+        assert (math.isnan(d) and fault is not None) or (d == d_ref and fault is None)
+        assert s_p == mon.distance_bound(mon.robot_terms(v, a, h))

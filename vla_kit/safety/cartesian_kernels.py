@@ -29,10 +29,10 @@ import numpy as np
 from numba import njit, types
 
 from vla_kit.robots.fk_kernel import fk_one
-from vla_kit.safety.kernels import _max, _min, _ramp_dv, braking_extent_1, stop_feasible_1
+from vla_kit.safety.kernels import _max, _min, _ramp_dv, braking_extent_1, robot_terms, stop_feasible_1
 from vla_kit.safety.records import Check
 
-__all__ = ["SLOTS", "SLACK", "pose_excess_batch", "judge_batch", "search_segment", "human_clearance"]
+__all__ = ["SLOTS", "SLACK", "pose_excess_batch", "judge_batch", "search_segment", "human_clearance", "separation_now"]
 
 SLOTS = (Check.TCP_BOX, Check.ELBOW_BOX, Check.PLANE, Check.OBSTACLE, Check.TOOL_CONE, Check.TCP_SPEED)
 _POSE = 5  # the first five slots are pose checks; the last is the TCP speed
@@ -167,7 +167,12 @@ def pose_excess_batch(frames: np.ndarray, lin: np.ndarray, spheres: np.ndarray, 
 @njit(types.float64(_RO2, _RO3, _RO1), cache=True)
 def human_clearance(humans: np.ndarray, frames: np.ndarray, radii: np.ndarray) -> float:
     """Smallest distance (m) from any person (points ``(H, 3)``) to the surface of any link capsule of
-    one configuration's frames ``(F, 4, 4)``; inf without people, 0 inside a capsule."""
+    one configuration's frames ``(F, 4, 4)``; inf without people, 0 inside a capsule, NaN when a
+    person coordinate is not finite (untrustworthy data: the caller decides)."""
+    for p in range(humans.shape[0]):
+        for k in range(3):
+            if not abs(humans[p, k]) < math.inf:
+                return math.nan
     best = math.inf
     for p in range(humans.shape[0]):
         for s in range(frames.shape[0] - 1):
@@ -175,6 +180,21 @@ def human_clearance(humans: np.ndarray, frames: np.ndarray, radii: np.ndarray) -
                                frames[s + 1, 0, 3], frames[s + 1, 1, 3], frames[s + 1, 2, 3]) - radii[s]
             best = _min(best, d)
     return best if best == math.inf else _max(best, 0.0)
+
+
+@njit(types.UniTuple(types.float64, 2)(_RO2, _RO3, _RO1, _RO1, _RO1, types.float64, _RO1, _RO1, _RO1, _RO1), cache=True)
+def separation_now(humans: np.ndarray, frames: np.ndarray, radii: np.ndarray, v: np.ndarray, a: np.ndarray, h: float,
+                   a_max: np.ndarray, j_max: np.ndarray, levers: np.ndarray, person: np.ndarray) -> tuple[float, float]:
+    """One cycle of speed-and-separation monitoring in one call: ``(d, S_p)``.
+
+    ``d`` is :func:`human_clearance` (NaN for a non-finite person coordinate); ``S_p`` the ISO/TS
+    15066 protective separation distance at the arm's state ``v``, ``a``, with the robot terms of
+    :func:`vla_kit.safety.kernels.robot_terms` and ``person`` = ``(v_h, T_r, C, Z_d, Z_r)``, summed in
+    the order of :func:`vla_kit.safety.separation.protective_separation_distance` (same bits)."""
+    d = human_clearance(humans, frames, radii)
+    speed, distance, stop_time = robot_terms(v, a, h, a_max, j_max, levers)
+    v_h, t_r = person[0], person[1]
+    return d, v_h * (t_r + stop_time) + speed * t_r + distance + person[2] + person[3] + person[4]
 
 
 # ---------------------------------------------------------------------- judging candidate commands

@@ -21,7 +21,7 @@ from vla_kit.safety.checks import PlanLimits, stop_feasible
 from vla_kit.safety.envelope import Envelope, OnViolation
 from vla_kit.safety.kernels import (CLAMP_EXACT, CLAMP_REJECTED, blame_rows, braking_step, cheap_stop_joints, clamp_joints, interval_rows,
                                    measure_rows)
-from vla_kit.safety.records import Check, Level, Violation
+from vla_kit.safety.records import Check, Level, Violation, violation_from_fields
 from vla_kit.safety.search import CartesianOutcome, furthest_cartesian
 from vla_kit.safety.state import Memory
 
@@ -68,6 +68,7 @@ class JointEnforcer:
         lim = envelope.limits
         n = lim.q_min.shape[0]
         self.n, self.limits, self.cartesian = n, lim, cartesian
+        self.joint_names = lim.names
         self.reject = envelope.on_violation is OnViolation.REJECT
         self.caution_fraction = envelope.caution_fraction
         # Row k of _buf holds the measure that row k of _bound limits: q_lo - q, q - q_hi, |dq|, |v|, |a|, |j|.
@@ -136,8 +137,10 @@ class JointEnforcer:
         return out
 
     def enforce(self, q_cmd: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *, reduced: bool,
-                recs: list[Violation], make: MakeViolation) -> Outcome:
-        """Pass an in-limit command through untouched (same object); clamp or reject anything else."""
+                recs: list[Violation], make: MakeViolation, cycle: int) -> Outcome:
+        """Pass an in-limit command through untouched (same object); clamp or reject anything else.
+
+        ``make`` builds the cycle's records; the per-joint ones are built directly, for ``cycle``."""
         cart, cart_checks = self.cartesian, []
         direct_all, v, a = self.measure(q_cmd, mem, h)
         direct_ok = stop_ok = None
@@ -176,7 +179,7 @@ class JointEnforcer:
             if out.fraction != 1.0:
                 q_out, v_out, a_out = out.q, None, None
                 self._report_cartesian(out, mem, recs, make)
-        self._blame(q_cmd, q_out, measures, direct_ok, stop_ok, cart_checks, lo4, hi4, plan, mem, recs, make)
+        self._blame(q_cmd, q_out, measures, direct_ok, stop_ok, cart_checks, lo4, hi4, plan, mem, recs, cycle)
         return Outcome(q_out, Level.WARNING, v_out, a_out, frames)
 
     def _tcp_near(self, tcp: np.ndarray, mem: Memory, h: float, limit: float | None) -> bool:
@@ -226,15 +229,17 @@ class JointEnforcer:
 
     def _blame(self, q_cmd: np.ndarray, q_out: np.ndarray, measures: np.ndarray, direct_ok: np.ndarray, stop_ok: np.ndarray,
                cart_checks: list[Check], lo4: np.ndarray, hi4: np.ndarray, plan: PlanLimits, mem: Memory,
-               recs: list[Violation], make: MakeViolation) -> None:
-        """One record per changed joint, naming the limit that bound it and every other one it broke."""
+               recs: list[Violation], cycle: int) -> None:
+        """One record per changed joint, naming the limit that bound it and every other one it broke
+        (built here as tuples: a clamped cycle makes one per joint)."""
         table = self._blame_table
         rows = table[:blame_rows(q_cmd, q_out, measures, self._bound, lo4, hi4, plan.q_lo, plan.q_hi, mem.q_lo, mem.q_hi, table)].tolist()
         if not rows:
             return
-        ok_l, stop_l = direct_ok.tolist(), stop_ok.tolist()
+        ok_l, stop_l, cmd_l, out_l = direct_ok.tolist(), stop_ok.tolist(), q_cmd.tolist(), q_out.tolist()
         mode = "; rejected: braking this cycle" if self.reject else ""
         held = None
+        warning, names, add = Level.WARNING, self.joint_names, recs.append
         for joint, k, measure, limit, bits in rows:
             i = int(joint)
             if not ok_l[i]:
@@ -246,7 +251,7 @@ class JointEnforcer:
                 if held is None:
                     held = "held back with the whole arm by " + ", ".join(c.value for c in cart_checks) + mode
                 check, reason = (cart_checks[0] if cart_checks else Check.STOP_DISTANCE), held
-            recs.append(make(check, Level.WARNING, i, q_cmd[i], q_out[i], reason))
+            add(violation_from_fields((cycle, check, warning, i, names[i], cmd_l[i], out_l[i], reason)))
 
 
 def _direct_reason(k: int, measure: float, limit: float, broken: int, mode: str) -> str:

@@ -375,20 +375,23 @@ class Envelope(_Section):
 
     __hash__ = None  # type: ignore[assignment]  # lists inside: not hashable, like the YAML it came from
 
+    # The resolved values are read straight from pydantic's private store: ``self._period`` goes
+    # through BaseModel.__getattr__ (about 2 us), and a control loop reads ``period`` every cycle.
+
     @property
     def limits(self) -> JointLimits:
         """The resolved per-joint limits."""
-        return self._limits
+        return self.__pydantic_private__["_limits"]
 
     @property
     def period(self) -> float:
         """The nominal control period (s)."""
-        return self._period
+        return self.__pydantic_private__["_period"]
 
     @property
     def link_radii(self) -> np.ndarray:
         """Capsule radius (m) of each link segment, base to TCP (``dof + 1`` values, read-only)."""
-        return self._radii
+        return self.__pydantic_private__["_radii"]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, source: str = "<safety envelope>", *, prefix: str = "safety") -> "Envelope":

@@ -209,7 +209,7 @@ class SafetyLayer:
         elif not env.enabled:
             q_out, level = q_cmd, Level.CAUTION
         else:
-            out = enf.enforce(q_cmd, mem, plan, h, reduced=reduced, recs=recs, make=make)
+            out = enf.enforce(q_cmd, mem, plan, h, reduced=reduced, recs=recs, make=make, cycle=self.cycle)
             q_out, level, v, a, frames = out.q, out.level, out.v, out.a, out.frames
             if q_out is not q_cmd and v is None:
                 q_checked = q_out

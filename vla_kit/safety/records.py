@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import partial
 from operator import itemgetter
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -129,9 +128,8 @@ the layer makes one record per clamped joint per cycle."""
 level_of = itemgetter(2)  # a record's level, read straight off the tuple (max over a cycle's records)
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The layer's answer for one cycle.
+class Decision(NamedTuple):
+    """The layer's answer for one cycle (immutable; a tuple underneath: one is made every cycle).
 
     Attributes:
         command_sent: joint position targets to send (rad), float64, read-only. An in-limit

@@ -11,7 +11,7 @@ Pure functions: the layer passes its memory in.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,9 +53,8 @@ def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: Pla
     return out
 
 
-@dataclass(frozen=True)
-class CartesianOutcome:
-    """Result of :func:`furthest_cartesian`.
+class CartesianOutcome(NamedTuple):
+    """Result of :func:`furthest_cartesian` (a tuple underneath: one is made per clamped cycle).
 
     Attributes:
         q: what to send (rad).

@@ -31,13 +31,13 @@ A non-finite or malformed person position is treated as a person touching the ar
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from vla_kit.robots.kinematics import RobotModel
 from vla_kit.safety.envelope import Envelope, SeparationParams
-from vla_kit.safety.cartesian_kernels import human_clearance
+from vla_kit.safety.cartesian_kernels import human_clearance, separation_now
 from vla_kit.safety.kernels import robot_terms as _robot_terms
 from vla_kit.safety.records import Level
 
@@ -66,8 +66,7 @@ def protective_separation_distance(
             + intrusion_distance + human_uncertainty + robot_uncertainty)
 
 
-@dataclass(frozen=True)
-class RobotTerms:
+class RobotTerms(NamedTuple):
     """The robot's part of ``S_p``: speed ``v_r`` (m/s), stopping distance ``S_s`` (m), stopping time ``T_s`` (s)."""
 
     speed: float
@@ -75,9 +74,8 @@ class RobotTerms:
     stopping_time: float
 
 
-@dataclass(frozen=True)
-class SeparationVerdict:
-    """One cycle of separation monitoring.
+class SeparationVerdict(NamedTuple):
+    """One cycle of separation monitoring (an immutable tuple underneath: one is made every cycle).
 
     Attributes:
         distance: from the nearest person to the nearest capsule surface (m); ``inf`` without people.
@@ -144,6 +142,9 @@ class SeparationMonitor:
         reduced = cart.tcp_speed_max_reduced if cart.tcp_speed_max_reduced is not None else cart.tcp_speed_max
         self.speed_reduced = full if reduced is None else min(full, reduced)
         self._full = full
+        p = self.params  # the person's terms of S_p, in protective_separation_distance's order
+        self._person = np.array([p.human_speed, p.reaction_time, p.intrusion_distance, p.human_uncertainty, p.robot_uncertainty])
+        self._person.setflags(write=False)
         self._cache: dict[float, tuple[RobotTerms, RobotTerms, float, float]] = {}  # dt -> (normal, reduced, their S_p)
 
     def distance_bound(self, robot: RobotTerms) -> float:
@@ -193,17 +194,11 @@ class SeparationMonitor:
 
         ``frames``: the forward kinematics of ``q`` when the caller has them already.
         """
-        try:
-            pts = np.asarray(humans, dtype=np.float64)
-        except (TypeError, ValueError):
-            return 0.0, "person positions that are not numbers"
-        if pts.ndim == 1 and pts.shape == (3,):
-            pts = pts[None, :]
-        if pts.ndim != 2 or pts.shape[1] != 3:
-            return 0.0, f"person positions of shape {pts.shape}, expected (H, 3)"
-        if np.count_nonzero(np.isfinite(pts)) != pts.size:
-            return 0.0, "non-finite person position"
-        return human_clearance(pts, self.model.forward(q).frames if frames is None else frames, self.radii), None
+        pts, fault = _points(humans)
+        if fault is not None:
+            return 0.0, fault
+        d = human_clearance(pts, self.model.forward(q).frames if frames is None else frames, self.radii)
+        return (0.0, _NON_FINITE) if d != d else (d, None)
 
     def stale(self, age: float, timeout: float) -> SeparationVerdict:
         """The verdict when the last person data is ``age`` s old, beyond ``timeout``: a protective stop."""
@@ -224,8 +219,16 @@ class SeparationMonitor:
             a_max, j_max: the limits the braking law uses.
             frames: forward kinematics of ``q``, when known.
         """
-        d, fault = self.measure(humans, q, frames)
-        now = self.distance_bound(self.robot_terms(v, a, h, a_max, j_max))
+        a_max = self._a_max if a_max is None else a_max
+        j_max = self._j_max if j_max is None else j_max
+        pts, fault = _points(humans)
+        if fault is None:  # distance and S_p in one compiled call
+            d, now = separation_now(pts, self.model.forward(q).frames if frames is None else frames, self.radii, v, a, h, a_max,
+                                    j_max, self.levers, self._person)
+            if d != d:
+                d, fault = 0.0, _NON_FINITE
+        else:
+            d, now = 0.0, self.distance_bound(self.robot_terms(v, a, h, a_max, j_max))
         zone, release = self._modes(h)[2:]
         if fault is not None:
             return SeparationVerdict(d, now, zone, release, Level.DANGER, fault=fault)
@@ -236,3 +239,22 @@ class SeparationMonitor:
         if d < zone + self.params.caution_distance:
             return SeparationVerdict(d, now, zone, release, Level.CAUTION)
         return SeparationVerdict(d, now, zone, release, Level.SAFE)
+
+
+_NON_FINITE = "non-finite person position"
+
+
+def _points(humans: object) -> tuple[np.ndarray, None] | tuple[None, str]:
+    """Person positions as a float64 ``(H, 3)`` array (one ``(3,)`` point is accepted), or why not.
+    A float64 ``(H, 3)`` array is used as it is; finiteness is checked by the compiled distance."""
+    pts = humans
+    if type(pts) is not np.ndarray or pts.dtype != np.float64 or pts.ndim != 2:
+        try:
+            pts = np.asarray(humans, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None, "person positions that are not numbers"
+        if pts.ndim == 1 and pts.shape == (3,):
+            pts = pts[None, :]
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        return None, f"person positions of shape {pts.shape}, expected (H, 3)"
+    return pts, None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -50,9 +52,12 @@ class RobotState:
     humans: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
-class Memory:
-    """What the layer keeps between cycles: a read-only snapshot, replaced every cycle.
+_NO_ALLOWANCE: Mapping[Check, float] = MappingProxyType({})
+
+
+class Memory(NamedTuple):
+    """What the layer keeps between cycles: a read-only snapshot, replaced every cycle (a tuple
+    underneath: one is made every cycle).
 
     Attributes:
         q, v, a: last sent position (rad) and its backward-difference velocity (rad/s) and
@@ -70,7 +75,7 @@ class Memory:
     q_lo: np.ndarray
     q_hi: np.ndarray
     tcp: np.ndarray | None = None
-    allowance: dict[Check, float] = field(default_factory=dict)
+    allowance: Mapping[Check, float] = _NO_ALLOWANCE
     gripper: float | None = None
     gripper_effort: float | None = None
 
