@@ -87,6 +87,7 @@ class CartesianGuard:
         self.checks = tuple(c for c, on in zip(SLOTS, (
             params.tcp_box is not None, params.elbow_box is not None, bool(params.planes), self._spheres.size + self._boxes.size > 0,
             self.cone is not None, params.tcp_speed_max is not None)) if on)
+        self._slots = tuple((c, _SLOT[c]) for c in self.checks)
         self.pose_checks = any(c is not Check.TCP_SPEED for c in self.checks)
         self.enabled = bool(self.checks)
 
@@ -158,7 +159,8 @@ class CartesianGuard:
 
     def named(self, excess: np.ndarray) -> dict[Check, float]:
         """One row of slot excess as ``{check: excess}`` for the checks this envelope has."""
-        return {c: float(excess[_SLOT[c]]) for c in self.checks}
+        row = excess.tolist()
+        return {c: row[k] for c, k in self._slots}
 
 
 _ORIGIN = np.zeros(3)

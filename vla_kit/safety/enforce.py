@@ -201,7 +201,7 @@ class JointEnforcer:
             left = out.excess_sent.get(c, 0.0)
             stuck = c is not Check.TCP_SPEED and left > mem.allowance.get(c, 0.0)  # even braking cannot fix it
             recs.append(make(c, Level.DANGER if stuck else Level.WARNING, None, out.excess_target.get(c, 0.0), left,
-                             f"{c.value}: held at {out.fraction:.4f} of the way from the braking step to the clamped command"))
+                             partial(_held_reason, c, out.fraction)))
 
     def verify(self, q_out: np.ndarray, mem: Memory, plan: PlanLimits, h: float, recs: list[Violation],
                make: MakeViolation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -261,3 +261,8 @@ def _direct_reason(k: int, measure: float, limit: float, broken: int, mode: str)
     if others:
         reason += f" (also {', '.join(others)})"
     return reason + mode
+
+
+def _held_reason(check: Check, fraction: float) -> str:
+    """The line for a Cartesian check that held the whole arm back (formatted when first read)."""
+    return f"{check.value}: held at {fraction:.4f} of the way from the braking step to the clamped command"

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, types
 
 __all__ = ["braking_extent_1", "stop_feasible_1", "brake_accel_1", "braking_step", "furthest_stoppable_joints", "blame_rows", "measure_rows",
-           "cheap_stop_joints", "interval_rows", "clamp_joints", "robot_terms", "screen_command"]
+           "cheap_stop_joints", "interval_rows", "clamp_joints", "robot_terms", "screen_command", "all_finite", "worst_deviation"]
 
 _GRID_POINTS = 32  # the search's grid: fractions (k + 1) / 32 of the way from the braking step
 
@@ -393,3 +393,24 @@ def screen_command(q_cmd: np.ndarray, mem_q: np.ndarray, previous: np.ndarray, h
             if abs(q_cmd[i] - mem_q[i]) > absurd[i] and (not has_previous or abs(q_cmd[i] - previous[i]) > absurd[i]):
                 return SCREEN_JUMP
     return SCREEN_OK
+
+
+@njit(types.boolean(_IN), cache=True)
+def all_finite(q: np.ndarray) -> bool:
+    """Whether every value of ``q`` is finite (a measured state is checked every cycle)."""
+    for i in range(q.shape[0]):
+        if not abs(q[i]) < np.inf:  # NaN fails every comparison
+            return False
+    return True
+
+
+@njit(types.int64(_IN, _IN, types.float64), cache=True)
+def worst_deviation(measured: np.ndarray, mem_q: np.ndarray, limit: float) -> int:
+    """The tracking-error watchdog: the joint whose measured position is furthest from the last
+    position sent (the first on ties, as ``argmax``), when that is beyond ``limit`` (rad); -1 otherwise."""
+    worst, at = limit, -1
+    for i in range(measured.shape[0]):
+        e = abs(measured[i] - mem_q[i])
+        if e > worst:
+            worst, at = e, i
+    return at

@@ -45,6 +45,7 @@ from vla_kit.safety.cartesian import CartesianGuard
 from vla_kit.safety.checks import PlanLimits, backward_differences, plan_limits, step_limit
 from vla_kit.safety.enforce import JointEnforcer
 from vla_kit.safety.envelope import Envelope
+from vla_kit.safety.kernels import all_finite
 from vla_kit.safety.records import Check, Decision, Level, Violation, level_of, violation_from_fields
 from vla_kit.safety.separation import SeparationMonitor, SeparationVerdict
 from vla_kit.safety.state import JointCommand, Memory, RobotState
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
     from vla_kit.safety.chunk import ChunkReport
 
 __all__ = ["SafetyLayer"]
-
-_count = np.count_nonzero
 
 
 def _frozen(x: np.ndarray) -> np.ndarray:
@@ -254,7 +253,7 @@ class SafetyLayer:
             self.missed_reads += 1
             return None
         q = self._joints(state.q, "state.q")
-        if _count(np.isfinite(q)) != q.shape[0]:
+        if not all_finite(q):
             self.missed_reads += 1
             recs.append(self._violation(Check.STATE_LOST, Level.CAUTION, None, math.nan, math.nan, "non-finite measured state ignored"))
             return None
@@ -374,11 +373,13 @@ class SafetyLayer:
 
     def _record(self, recs: list[Violation], stopping: bool) -> None:
         # A stop that has reached rest repeats the same records every cycle: log them once.
-        at_rest = stopping and self._memory is not None and self._memory.at_rest
-        for r in recs:
-            if not (at_rest and r.check in self._held):
-                self._log.append(r)
-        self._held = {r.check for r in recs} if at_rest else set()
+        if not (stopping and self._memory is not None and self._memory.at_rest):
+            self._log.extend(recs)
+            if self._held:
+                self._held = set()
+            return
+        self._log.extend(r for r in recs if r.check not in self._held)
+        self._held = {r.check for r in recs}
 
     def _violation(self, check: Check, level: Level, joint: int | None, original: float, safe: float,
                    reason: str | Callable[[], str]) -> Violation:

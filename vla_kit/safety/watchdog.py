@@ -14,7 +14,7 @@ import numpy as np
 
 from vla_kit.errors import InputError
 from vla_kit.safety.envelope import Envelope
-from vla_kit.safety.kernels import SCREEN_JUMP, SCREEN_NON_FINITE, screen_command
+from vla_kit.safety.kernels import SCREEN_JUMP, SCREEN_NON_FINITE, screen_command, worst_deviation
 from vla_kit.safety.records import Check, Level, Violation
 from vla_kit.safety.state import JointCommand, Memory, RobotState
 
@@ -113,11 +113,10 @@ def watchdog_stops(cmd: JointCommand | None, state: RobotState | None, measured:
             recs.append(make(Check.COMMAND_TIMEOUT, Level.DANGER, None, age, wd.command_timeout,
                              f"command is {age:.6g} s old (limit {wd.command_timeout:g} s): controlled stop"))
     if measured is not None and wd.max_tracking_error is not None:
-        err = np.abs(measured - mem.q)
-        if _count(err > wd.max_tracking_error):
-            i = int(np.argmax(err))
+        i = worst_deviation(measured, mem.q, wd.max_tracking_error)
+        if i >= 0:
             recs.append(make(Check.TRACKING_ERROR, Level.WARNING, i, measured[i], mem.q[i],
-                             f"measured {err[i]:.6g} rad away from the last command"))
+                             f"measured {abs(measured[i] - mem.q[i]):.6g} rad away from the last command"))
     return stops
 
 
