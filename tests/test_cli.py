@@ -269,6 +269,10 @@ def test_safety_validate_passes_the_reference_policy_with_zero_violations(safety
     assert policy["backend"] == "torch" and policy["lineage"] == "trained" and policy["parent_sha256"] is None
     html = (safety_run / "report.html").read_text()
     assert html.count("Plotly.newPlot(") >= 4 and "Gate passed" in html
+    episodes = metrics["episode_results"]  # every episode, with its file for `vla-kit safety audit`
+    assert len(episodes) == 3 * len(BATTERY) and not any(e["failed"] for e in episodes)
+    assert all((safety_run / "artifacts" / "traces" / e["trace"]).is_file() for e in episodes)
+    assert "vla-kit safety audit --params artifacts/traces/" in html and "No episode failed a check" in html
     assert f"checksums sha256 <code>{policy['checksums_sha256'][:12]}</code>" in html
 
 
@@ -299,6 +303,14 @@ def test_safety_validate_fails_with_the_layer_bypassed(safety_run, cli):
                "--set", "safety_validate.scenarios=[spike, drift]", "--set", "safety_validate.episodes=1")
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "safety_validate:" in proc.stderr and "violations at the robot" in proc.stderr and "spike" in proc.stderr
+    run = max((p for p in (out / "ci").iterdir() if "-safety_validate-" in p.name), key=lambda p: p.name)
+    failed = [e for e in json.loads((run / "metrics.json").read_text())["episode_results"] if e["failed"]]
+    assert {e["scenario"] for e in failed} == {"spike", "drift"}, failed
+    html = (run / "report.html").read_text()
+    assert "episode(s) failed a check" in html and "(episode 1/1, seed 777000: " in html  # the trajectories show the failure
+    trace = run / "artifacts" / "traces" / failed[0]["trace"]  # and the audit command finds it again
+    audit = cli("safety", "audit", "--params", str(trace.with_suffix(".yaml")), "--input", str(trace))
+    assert audit.returncode == 1 and "violation" in audit.stdout, audit.stdout[-2000:] + audit.stderr[-2000:]
 
 
 def test_safety_validate_fails_a_fault_injected_policy(safety_run, cli):

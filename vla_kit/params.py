@@ -674,6 +674,7 @@ class SafetyValidateParams(StrictModel):
     smoothing: float = Field(15.0, gt=0, le=1000)  # rad/s, natural frequency of the loop's command smoother
     policy_fault: str = ""  # inject this action fault into every scenario ("" = none): nan-burst, spike, frozen, drift, sign-flip
     threads: int = Field(1, ge=1, le=256)  # torch threads for the policy
+    save_traces: bool = True  # write every episode to artifacts/traces/ (vla-kit safety audit reads them)
     gate: GateParams = Field(default_factory=GateParams)
 
     @field_validator("scenarios")

@@ -106,6 +106,60 @@ def test_a_missed_detection_fails_the_gate(guarded):
         stale.verdicts[0] = v
 
 
+def test_every_episode_is_written_and_the_audit_command_finds_what_the_battery_counted(sim, tmp_path, capsys):
+    """With the layer bypassed, each episode's file and envelope reproduce, through `vla-kit safety
+    audit`, the envelope violations the battery counted (the obstacle's own keep-out sphere included);
+    the shown trace is an episode that failed, and its seed is named."""
+    import json
+
+    from vla_kit.cli import main
+    from vla_kit.robots import get_robot_model
+
+    env, expert = sim
+    config = BatteryConfig(episodes=2, seed=4000, image_size=64, start_jitter=0.1)
+    results = run_battery(expert, _envelope(False), select_scenarios(["spike", "obstacle"]), config, env=env,
+                          trace_dir=tmp_path, deployment="ci")
+    model = get_robot_model("panda")
+    for res in results:
+        assert sorted(res.traces) == [4000, 4001]
+        assert res.trace is not None and (res.trace.seed in res.traces)
+        assert f"seed {res.trace.seed}" in res.shown
+        for v in res.verdicts:
+            npz = tmp_path / res.traces[v.seed]
+            assert npz.name == f"seed-{v.seed}.npz" and npz.parent.name == res.scenario.name
+            data = np.load(npz)
+            hard = int(((data["q_meas"] < model.q_min) | (data["q_meas"] > model.q_max)).any(axis=1).sum())
+            audited = v.violations - hard - int(data["robot_faults"])
+            report = tmp_path / f"{res.scenario.name}-{v.seed}.json"
+            code = main(["safety", "audit", "--params", str(npz.with_suffix(".yaml")), "--input", str(npz), "--json", str(report)])
+            capsys.readouterr()
+            assert code == (1 if audited else 0), (res.scenario.name, v.seed)
+            assert json.loads(report.read_text())["total"] == audited, (res.scenario.name, v.seed)
+            assert int(data["seed"]) == v.seed and data["q"].shape == data["q_target"].shape == (v.cycles, 7)
+        if res.scenario.name == "obstacle":  # the episode's own sphere travels with it
+            spheres = load_params(tmp_path / res.traces[4000].replace(".npz", ".yaml")).safety.obstacles.spheres
+            assert len(spheres) == 1 and spheres[0].radius == 0.05
+    assert any(v.violations for r in results for v in r.verdicts)
+
+
+def test_the_shown_episode_is_the_first_to_fail_a_check(guarded):
+    """The first episode is shown until one fails a check; later failures do not replace it."""
+    from dataclasses import replace
+
+    from vla_kit.validate.battery import ScenarioResult
+
+    nominal = next(r for r in guarded if r.scenario.name == "nominal")
+    ok, trace = nominal.verdicts[0], nominal.trace
+    res = ScenarioResult(nominal.scenario, [])
+    res.keep(replace(trace, seed=1), replace(ok, seed=1))
+    res.keep(replace(trace, seed=2), replace(ok, seed=2))
+    assert res.trace.seed == 1 and res.shown == "episode 1/2, seed 1"
+    res.keep(replace(trace, seed=3), replace(ok, seed=3, violations=4))
+    res.keep(replace(trace, seed=4), replace(ok, seed=4, separation_breaches=2))
+    assert res.trace.seed == 3 and res.shown == "episode 3/4, seed 3: 4 violation(s)"
+    assert [v.failed_check() for v in res.verdicts] == ["", "", "4 violation(s)", "2 separation breach(es)"]
+
+
 def test_the_episode_needs_an_envelope_at_the_arm_period(sim):
     env, expert = sim
     with pytest.raises(Exception, match="period"):

@@ -33,7 +33,6 @@ from typing import Any
 __all__ = ["register"]
 
 _EXIT_CODES = "exit codes: 0 success (audit: clean), 1 audit found violations, 2 bad usage, params or input"
-_ENVELOPE_KEYS = ("q_min", "q_max", "v_max", "a_max", "j_max", "max_step")
 
 
 def register(subparsers: Any) -> None:
@@ -127,6 +126,7 @@ def _filter(envelope: Any, src: Path, out: Path) -> int:
     from vla_kit.errors import InputError
     from vla_kit.robots import get_robot_model
     from vla_kit.safety import Level, RobotState, SafetyLayer
+    from vla_kit.safety.logfile import envelope_arrays, save_npz_atomic
 
     model = get_robot_model(envelope.robot)
     n = model.dof
@@ -148,30 +148,14 @@ def _filter(envelope: Any, src: Path, out: Path) -> int:
         sent[k] = d.command_sent
         intervened[k], level[k], estop[k] = d.intervened, int(d.level), d.estop_latched
         measured = d.command_sent
-    lim = envelope.limits
-    arrays = {"q_sent": sent, "intervened": intervened, "level": level, "estop": estop, "q0": q0,
-              "dt": np.float64(envelope.period), "joint_names": np.array(lim.names)}
-    arrays.update({k: np.array(getattr(lim, k)) for k in _ENVELOPE_KEYS})
-    _save_npz_atomic(out, arrays)
+    arrays = {"q_sent": sent, "intervened": intervened, "level": level, "estop": estop, "q0": q0, **envelope_arrays(envelope)}
+    save_npz_atomic(out, arrays)
     worst = Level(int(level.max())) if steps else Level.SAFE
     first_stop = int(np.argmax(estop)) if estop.any() else None
     print(f"filtered {steps} commands for {envelope.robot} at dt = {envelope.period:g} s -> {out}")
     print(f"  intervened {int(intervened.sum())} ({intervened.mean() if steps else 0.0:.1%}), worst level {worst.name}"
           + (f", e-stop latched at step {first_stop}" if first_stop is not None else ""))
     return 0
-
-
-def _save_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
-    import numpy as np
-
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # ---------------------------------------------------------------------------------- audit

@@ -22,7 +22,8 @@ What each episode is judged on (:func:`judge_episode`), independently of the lay
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -36,6 +37,7 @@ from vla_kit.safety.perturb import ActionFault
 from vla_kit.safety.scenarios import Scenario
 from vla_kit.sim.env import TabletopEnv, make_env
 from vla_kit.validate.episode import EpisodeTrace, Policy, run_guarded_episode, sim_envelope
+from vla_kit.validate.traces import save_trace
 
 __all__ = ["EpisodeVerdict", "ScenarioResult", "Gate", "GateFailure", "judge_episode", "run_battery", "check_gate"]
 
@@ -62,6 +64,23 @@ class EpisodeVerdict:
     min_separation_margin: float | None  # min (d - S_p) over cycles the arm was driven (not stopping)
     separation_breaches: int
     policy_errors: int
+
+    def failed_check(self) -> str:
+        """What this episode got wrong on its own ('' when nothing): violations, missed faults or
+        separation breaches, the checks the gate counts per episode."""
+        if self.violations:
+            return f"{self.violations} violation(s)"
+        missed = sum(self.injected.values()) - sum(self.detected.values())
+        if missed:
+            return f"{missed} faulty cycle(s) undetected"
+        if self.separation_breaches:
+            return f"{self.separation_breaches} separation breach(es)"
+        return ""
+
+    def row(self) -> dict:
+        """The episode's line in ``metrics.json``."""
+        return {"seed": self.seed, "success": self.success, "cycles": self.cycles, "interventions": self.interventions,
+                "estop": self.estop, "violations": self.violations, "failed": self.failed_check() or None}
 
 
 def judge_episode(trace: EpisodeTrace) -> EpisodeVerdict:
@@ -139,7 +158,27 @@ class ScenarioResult:
 
     scenario: Scenario
     verdicts: list[EpisodeVerdict]
-    trace: EpisodeTrace | None = None  # the first episode, for the timelines and trajectories
+    trace: EpisodeTrace | None = None  # the episode the report shows: the first that failed a check, else the first
+    traces: dict[int, str] = field(default_factory=dict)  # seed -> the episode's trace file (when they were written)
+
+    def keep(self, trace: EpisodeTrace, verdict: EpisodeVerdict) -> None:
+        """Add an episode's verdict; its trace becomes :attr:`trace` if it is the first episode, or
+        the first to fail a check."""
+        self.verdicts.append(verdict)
+        if self.trace is None or (verdict.failed_check() and not self.verdicts[self._shown_index()].failed_check()):
+            self.trace = trace
+
+    def _shown_index(self) -> int:
+        return next(i for i, v in enumerate(self.verdicts) if self.trace is not None and v.seed == self.trace.seed)
+
+    @property
+    def shown(self) -> str:
+        """Which episode :attr:`trace` is, in words (for plot titles)."""
+        if self.trace is None:
+            return "no episode"
+        k = self._shown_index()
+        why = self.verdicts[k].failed_check()
+        return f"episode {k + 1}/{self.episodes}, seed {self.trace.seed}" + (f": {why}" if why else "")
 
     @property
     def episodes(self) -> int:
@@ -312,6 +351,8 @@ def run_battery(
     *,
     progress: Callable[[str], None] | None = None,
     env: TabletopEnv | None = None,
+    trace_dir: Path | None = None,
+    deployment: str = "safety-validate",
 ) -> list[ScenarioResult]:
     """Every scenario for ``config.episodes`` episodes (the same seeds for every scenario).
 
@@ -323,6 +364,9 @@ def run_battery(
         progress: called with one line per scenario.
         env: the simulated tabletop to use (default: a new one from ``config``, closed at the end);
             a state-based policy such as the scripted expert reads the same env.
+        trace_dir: write every episode there, ``<scenario>/seed-<seed>.npz`` and its envelope
+            (:mod:`vla_kit.validate.traces`); ``None``: keep only the one each report shows.
+        deployment: the ``deployment`` key of the envelope files written there.
     """
     sim_env = sim_envelope(envelope)
     results: list[ScenarioResult] = []
@@ -333,16 +377,14 @@ def run_battery(
         for scenario in scenarios:
             if config.policy_fault is not None and scenario.action_fault is None:
                 scenario = replace(scenario, action_fault=config.policy_fault)
-            verdicts: list[EpisodeVerdict] = []
-            kept: EpisodeTrace | None = None
+            res = ScenarioResult(scenario, [])
             for e in range(config.episodes):
                 trace = run_guarded_episode(env, policy, sim_env, scenario, seed=config.seed + e, task=config.task,
                                             execute_steps=config.execute_steps, max_frame_age=config.max_frame_age,
                                             smoothing=config.smoothing)
-                verdicts.append(judge_episode(trace))
-                if kept is None:
-                    kept = trace
-            res = ScenarioResult(scenario, verdicts, kept)
+                res.keep(trace, judge_episode(trace))
+                if trace_dir is not None:
+                    res.traces[trace.seed] = save_trace(trace, Path(trace_dir) / scenario.name, deployment).relative_to(trace_dir).as_posix()
             results.append(res)
             if progress is not None:
                 row = res.row()

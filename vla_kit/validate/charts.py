@@ -200,8 +200,8 @@ def _level_colourscale() -> list[list]:
 
 
 def intervention_timelines(results: Sequence[ScenarioResult], max_cells: int = MAX_POINTS):
-    """One strip per scenario (its kept trace): the safety level of every cycle over time, with a
-    black tick where a fault was injected at the layer.
+    """One strip per scenario (its shown episode, :attr:`ScenarioResult.trace`): the safety level of
+    every cycle over time, with a black tick where a fault was injected at the layer.
 
     Strips of shorter episodes end early (blank); a scenario without a kept trace is a blank strip.
     Above ``max_cells`` cycles, every cell shows the worst level of the cycles it covers.
@@ -257,7 +257,7 @@ def intervention_timelines(results: Sequence[ScenarioResult], max_cells: int = M
     fig.update_xaxes(title="time in the episode, s", range=[0.0, ncol * width])
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_layout(
-        title=f"Safety level per cycle, first episode of each scenario (ticks: injected faults{thinned})",
+        title=f"Safety level per cycle, one episode per scenario: the first, or the first that failed a check (ticks: injected faults{thinned})",
         height=140 + 26 * len(names), margin=dict(l=140, r=20, t=60, b=50),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )

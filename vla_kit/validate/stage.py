@@ -13,7 +13,8 @@ from vla_kit.safety.perturb import ActionFault
 from vla_kit.safety.scenarios import select_scenarios
 from vla_kit.validate.battery import BatteryConfig, Gate, GateFailure, ScenarioResult, check_gate, run_battery, summary
 
-__all__ = ["ValidationResult", "run_safety_validate", "policy_sim_settings", "describe_policy", "policy_line", "envelope_table"]
+__all__ = ["ValidationResult", "run_safety_validate", "policy_sim_settings", "describe_policy", "policy_line", "envelope_table",
+           "traces_note", "failed_episodes"]
 
 
 @dataclass
@@ -45,13 +46,51 @@ class ValidationResult:
             "policy_fault": None if self.config.policy_fault is None else self.config.policy_fault.kind,
             "policy": self.policy,
             "scenario_results": self.rows(),
+            "episode_results": [{"scenario": r.scenario.name, **v.row(), "trace": r.traces.get(v.seed)}
+                                for r in self.results for v in r.verdicts],
         })
         return out
+
+    def failed_focus(self) -> ScenarioResult | None:
+        """The first scenario the gate failed that has a trace (its shown episode is the failing one)."""
+        failed = {f.scenario for f in self.failures}
+        return next((r for r in self.results if r.scenario.name in failed and r.trace is not None), None)
 
     def focus(self, category: str) -> ScenarioResult | None:
         """The scenario of ``category`` where the layer did most (for the trajectory plots)."""
         pool = [r for r in self.results if r.scenario.category == category and r.trace is not None]
         return max(pool, key=lambda r: r.intervention_rate, default=None)
+
+
+def traces_note(result: ValidationResult, trace_dir: Path | None) -> str:
+    """Markdown: where the episode files are, how to audit one, and whether any episode failed."""
+    failed = sum(bool(v.failed_check()) for r in result.results for v in r.verdicts)
+    verdict = (f"**{failed} episode(s) failed a check**, listed below." if failed
+               else "No episode failed a check (violations, undetected faults, separation breaches).")
+    files = [(r, seed, rel) for r in result.results for seed, rel in r.traces.items()]
+    if trace_dir is None or not files:
+        return verdict + " Episode files were not written (`safety_validate.save_traces: false`)."
+    size = sum((Path(trace_dir) / rel).stat().st_size for _, _, rel in files)
+    r, seed, rel = next(((r, s, f) for r, s, f in files if r.verdicts and any(v.seed == s and v.failed_check() for v in r.verdicts)),
+                        files[0])
+    stem = f"artifacts/traces/{rel[:-len('.npz')]}"
+    return (f"{len(files)} episode files in `artifacts/traces/<scenario>/seed-<seed>.npz` ({size / 2**20:.1f} MiB), each with "
+            f"its envelope as a params file. Audit one again from the run folder:
+
+"
+            f"`vla-kit safety audit --params {stem}.yaml --input {stem}.npz`
+
+{verdict}")
+
+
+def failed_episodes(result: ValidationResult):
+    """The episodes that failed a check on their own (scenario, seed, what failed, file), or ``None``."""
+    import pandas as pd
+
+    rows = [{"scenario": r.scenario.name, "seed": v.seed, "failed": v.failed_check(), "success": v.success,
+             "interventions": v.interventions, "trace": r.traces.get(v.seed, "—")}
+            for r in result.results for v in r.verdicts if v.failed_check()]
+    return pd.DataFrame(rows) if rows else None
 
 
 def policy_sim_settings(spec: Any) -> dict[str, Any]:
@@ -110,11 +149,15 @@ def run_safety_validate(
     gate: Gate | None = None,
     threads: int = 1,
     progress: Callable[[str], None] | None = None,
+    trace_dir: str | Path | None = None,
+    deployment: str = "safety-validate",
 ) -> ValidationResult:
     """Validate the policy artifact at ``policy_dir`` against ``envelope`` (see :mod:`vla_kit.validate`).
 
     ``policy_dir`` is a trained artifact or an optimised one (``latest:optimize/artifacts/selected``):
-    it runs on the backend its ``policy.json`` records, with ``threads`` intra-op threads.
+    it runs on the backend its ``policy.json`` records, with ``threads`` intra-op threads. With
+    ``trace_dir`` every episode is written there for ``vla-kit safety audit``
+    (:mod:`vla_kit.validate.traces`; ``deployment`` names the envelope files' deployment).
 
     Raises:
         ArtifactError: the artifact is missing, malformed or fails its checksums.
@@ -136,7 +179,8 @@ def run_safety_validate(
                            start_jitter=sim["start_jitter"], execute_steps=execute_steps, max_frame_age=max_frame_age,
                            smoothing=smoothing, policy_fault=fault)
     chosen = select_scenarios(scenarios)
-    results = run_battery(policy.predict, envelope, chosen, config, progress=progress)
+    results = run_battery(policy.predict, envelope, chosen, config, progress=progress,
+                          trace_dir=None if trace_dir is None else Path(trace_dir), deployment=deployment)
     gate = gate or Gate()
     return ValidationResult(results, check_gate(results, gate), gate, config, _description(folder, spec))
 
