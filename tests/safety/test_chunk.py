@@ -97,3 +97,28 @@ def test_a_malformed_chunk_is_an_input_error(bad):
     layer, _ = make_layer()
     with pytest.raises(InputError, match="chunk"):
         layer.validate_chunk(bad, RobotState(q=PANDA_HOME), DT)
+
+
+def test_validating_chunks_between_cycles_changes_nothing_the_live_layer_sends():
+    """A layer that validates a chunk (clamping, Cartesian searches, a person, another dt) before
+    every cycle sends the same bits, levels and records as a twin that never validates: the fork
+    shares the envelope's constants but none of what a cycle writes (scratch rows, the search hint)."""
+    cfg = {"cartesian": {"tcp_box": {"min": [-0.2, -0.5, 0.1], "max": [0.75, 0.5, 1.0]}, "tcp_speed_max": 1.0,
+                         "tcp_speed_max_reduced": 0.25, "tool_cone_deg": 60.0},
+           "obstacles": {"spheres": [{"centre": [0.6, 0.45, 0.3], "radius": 0.1}]}, "separation": {"enabled": True}}
+    live, env = make_layer(cfg)
+    twin, _ = make_layer(cfg)
+    rng = np.random.default_rng(3)
+    person = np.array([[1.6, 0.8, 0.9]])
+    push = 5 * env.limits.max_step * np.where(np.arange(7) % 2, 1.0, -1.0)
+    q = PANDA_HOME.copy()
+    for k in range(400):
+        state = RobotState(q=q, humans=person)
+        chunk = q + push * rng.uniform(-1.0, 1.5, (8, 7))
+        report = live.validate_chunk(chunk, state, DT if k % 3 else 2 * DT)
+        assert len(report.steps) == 8
+        target = q + push if k % 50 < 40 else q  # long clamped stretches, then rest
+        a, b = live.filter(target, state, DT), twin.filter(target, state, DT)
+        assert np.array_equal(a.command_sent, b.command_sent) and a.level is b.level and a.violations == b.violations, k
+        q = a.command_sent
+    assert live.log == twin.log and live.cycle == twin.cycle == 400

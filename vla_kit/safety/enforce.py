@@ -11,6 +11,7 @@ operations, bit for bit (tested) — which stay the reference (and the slow path
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 from typing import Callable
 
@@ -84,6 +85,14 @@ class JointEnforcer:
         self._clamp_rows = np.empty((6, n))  # scratch: the clamp's measure rows
         self._key: tuple | None = None
         self._fraction: float | None = None  # where the last Cartesian search ended (a hint: it moves little per cycle)
+
+    def fork(self) -> "JointEnforcer":
+        """A copy that shares this one's constants but none of what a cycle writes (scratch rows,
+        the search hint), so the two can run in turn without touching each other."""
+        other = copy.copy(self)
+        for name in ("_buf", "_bound", "_blame_table", "_stop_ok", "_joint_ok", "_clamp_rows"):
+            setattr(other, name, getattr(self, name).copy())
+        return other
 
     # ------------------------------------------------------------------ per-plan constants
 

@@ -144,11 +144,11 @@ class SafetyLayer:
 
         What the fork is fed does not touch this layer: :meth:`validate_chunk` runs on one.
         """
-        other = SafetyLayer(self.envelope, self.model)
-        for name in ("cycle", "missed_reads", "reduced", "_memory", "_estop", "_resync", "_humans", "_humans_age", "_sep_hold",
-                     "_sep_level", "_frames", "_last_cmd"):
-            setattr(other, name, getattr(self, name))
+        other = SafetyLayer.__new__(SafetyLayer)
+        other.__dict__.update(self.__dict__)  # the envelope, the guard and the monitor, the state: immutable or replaced per cycle
+        other._log = deque(maxlen=self.envelope.log_capacity)
         other._held = set(self._held)
+        other._enforcer = self._enforcer.fork()  # scratch buffers and the search hint are its own
         return other
 
     def validate_chunk(self, chunk: np.ndarray, state: RobotState | None, dt: float) -> "ChunkReport":
