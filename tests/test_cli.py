@@ -307,7 +307,7 @@ def test_safety_validate_fails_with_the_layer_bypassed(safety_run, cli):
     failed = [e for e in json.loads((run / "metrics.json").read_text())["episode_results"] if e["failed"]]
     assert {e["scenario"] for e in failed} == {"spike", "drift"}, failed
     html = (run / "report.html").read_text()
-    assert "episode(s) failed a check" in html and "(episode 1/1, seed 777000: " in html  # the trajectories show the failure
+    assert "episode(s) failed a check" in html and ", seed 777000: " in html and " violation(s)): " in html  # the plots show the failing episode
     trace = run / "artifacts" / "traces" / failed[0]["trace"]  # and the audit command finds it again
     audit = cli("safety", "audit", "--params", str(trace.with_suffix(".yaml")), "--input", str(trace))
     assert audit.returncode == 1 and "violation" in audit.stdout, audit.stdout[-2000:] + audit.stderr[-2000:]

@@ -140,6 +140,15 @@ def test_every_episode_is_written_and_the_audit_command_finds_what_the_battery_c
             spheres = load_params(tmp_path / res.traces[4000].replace(".npz", ".yaml")).safety.obstacles.spheres
             assert len(spheres) == 1 and spheres[0].radius == 0.05
     assert any(v.violations for r in results for v in r.verdicts)
+    from vla_kit.validate.stage import ValidationResult, failed_episodes, traces_note
+
+    result = ValidationResult(results, check_gate(results, Gate()), Gate(), config)
+    note, table = traces_note(result, tmp_path), failed_episodes(result)
+    first = table.iloc[0]
+    assert "4 episode files" in note and "episode(s) failed a check" in note
+    assert f"--input artifacts/traces/{first['trace']}`" in note  # the example command audits a failed episode
+    assert set(table["scenario"]) <= {"spike", "obstacle"} and (table["failed"] != "").all()
+    assert "not written" in traces_note(result, None)
 
 
 def test_the_shown_episode_is_the_first_to_fail_a_check(guarded):

@@ -67,20 +67,15 @@ def traces_note(result: ValidationResult, trace_dir: Path | None) -> str:
     failed = sum(bool(v.failed_check()) for r in result.results for v in r.verdicts)
     verdict = (f"**{failed} episode(s) failed a check**, listed below." if failed
                else "No episode failed a check (violations, undetected faults, separation breaches).")
-    files = [(r, seed, rel) for r in result.results for seed, rel in r.traces.items()]
+    files = [rel for r in result.results for rel in r.traces.values()]
     if trace_dir is None or not files:
         return verdict + " Episode files were not written (`safety_validate.save_traces: false`)."
-    size = sum((Path(trace_dir) / rel).stat().st_size for _, _, rel in files)
-    r, seed, rel = next(((r, s, f) for r, s, f in files if r.verdicts and any(v.seed == s and v.failed_check() for v in r.verdicts)),
-                        files[0])
-    stem = f"artifacts/traces/{rel[:-len('.npz')]}"
+    size = sum((Path(trace_dir) / rel).stat().st_size for rel in files)
+    failing = [r.traces[v.seed] for r in result.results for v in r.verdicts if v.failed_check() and v.seed in r.traces]
+    stem = "artifacts/traces/" + (failing or files)[0].removesuffix(".npz")  # the example: a failed episode when there is one
     return (f"{len(files)} episode files in `artifacts/traces/<scenario>/seed-<seed>.npz` ({size / 2**20:.1f} MiB), each with "
-            f"its envelope as a params file. Audit one again from the run folder:
-
-"
-            f"`vla-kit safety audit --params {stem}.yaml --input {stem}.npz`
-
-{verdict}")
+            f"its envelope as a params file. Audit one again from the run folder:\n\n"
+            f"`vla-kit safety audit --params {stem}.yaml --input {stem}.npz`\n\n{verdict}")
 
 
 def failed_episodes(result: ValidationResult):
