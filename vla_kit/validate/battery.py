@@ -159,7 +159,7 @@ class ScenarioResult:
     scenario: Scenario
     verdicts: list[EpisodeVerdict]
     trace: EpisodeTrace | None = None  # the episode the report shows: the first that failed a check, else the first
-    traces: dict[int, str] = field(default_factory=dict)  # seed -> the episode's trace file (when they were written)
+    traces: dict[int, str] = field(default_factory=dict)  # seed -> the episode's file, relative to the trace folder (when written)
 
     def keep(self, trace: EpisodeTrace, verdict: EpisodeVerdict) -> None:
         """Add an episode's verdict; its trace becomes :attr:`trace` if it is the first episode, or

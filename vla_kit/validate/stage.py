@@ -82,7 +82,7 @@ def failed_episodes(result: ValidationResult):
     """The episodes that failed a check on their own (scenario, seed, what failed, file), or ``None``."""
     import pandas as pd
 
-    rows = [{"scenario": r.scenario.name, "seed": v.seed, "failed": v.failed_check(), "success": v.success,
+    rows = [{"scenario": r.scenario.name, "seed": str(v.seed), "failed": v.failed_check(), "success": v.success,  # a seed is a name, not a quantity
              "interventions": v.interventions, "trace": r.traces.get(v.seed, "—")}
             for r in result.results for v in r.verdicts if v.failed_check()]
     return pd.DataFrame(rows) if rows else None
