@@ -43,6 +43,7 @@ def trace_arrays(trace: EpisodeTrace) -> dict[str, np.ndarray]:
     q = trace.received()
     out = {
         "q": q, "q0": np.asarray(trace.q0, dtype=np.float64), **envelope_arrays(trace.envelope),
+        "dt": np.float64(trace.dt),  # the period the battery judged with (the envelope's, to within 1e-9)
         "q_target": trace.q_cmd, "q_meas": trace.q_meas, "t_cycle": trace.t,
         "level": trace.level, "intervened": trace.intervened, "estop": trace.estop,
         "human_distance": trace.human_distance, "protective": trace.protective,
@@ -50,7 +51,6 @@ def trace_arrays(trace: EpisodeTrace) -> dict[str, np.ndarray]:
     }
     if not np.array_equal(trace.q_sent, q):  # only when a non-finite command reached the arm (the layer bypassed)
         out["q_sent"] = trace.q_sent
-    out["dt"] = np.float64(trace.dt)
     out.update({f"injected_{kind}": np.asarray(mask, dtype=bool) for kind, mask in trace.injected.items()})
     return out
 
