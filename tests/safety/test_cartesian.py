@@ -104,3 +104,20 @@ def test_link_capsules_keep_their_distance_from_obstacles():
     assert clearance.min() >= 0.02 and clearance.min() < 0.03  # right up to the margin, never inside it
     assert run.monitor.report.total == 0 and layer.memory.at_rest
     assert any(r.check is Check.OBSTACLE for r in layer.log)
+
+
+def test_a_joint_held_back_for_a_cartesian_limit_names_that_limit():
+    """A joint whose command meets every joint limit but would carry the TCP out of its box is held
+    back with the whole arm; its record names the box, the command and what was sent."""
+    box = {"min": [-1.0, -0.06, 0.0], "max": [1.0, 0.06, 1.2]}
+    layer, env = make_layer({"cartesian": {"tcp_box": box}})
+    run = drive(layer, env, [_push(0, 0.0003)] * 1500, PANDA_HOME)  # 0.3 rad/s of base rotation: within the joint limits
+    held = [(d, r) for d in run.decisions for r in d.violations if r.joint is not None and r.reason.startswith("held back")]
+    assert held and run.monitor.report.total == 0
+    for d, r in held:
+        assert r.check is Check.TCP_BOX and r.reason == "held back with the whole arm by tcp_box"
+        assert r.safe == d.command_sent[r.joint] and r.original != r.safe
+        # The arm-level record says why a command whose pose is inside the box was refused: its braking path.
+        box = [x for x in d.violations if x.joint is None and x.check is Check.TCP_BOX]
+        assert len(box) == 1 and box[0].original > 0.0 and box[0].safe == 0.0
+        assert box[0].reason.startswith("tcp_box: braking from the command might have gone ") and " m beyond it; held at " in box[0].reason

@@ -371,3 +371,32 @@ def test_ur5_limits_hold_too():
     cmds = [q0 + 0.05 * np.sin(0.05 * k) * np.ones(6) + 0.02 * (-1) ** k for k in range(600)]
     run = drive(layer, env, cmds, q0)
     assert run.monitor.report.total == 0 and run.not_stoppable == 0
+
+
+def test_a_joint_in_its_limits_that_could_not_stop_is_blamed_on_its_stop_distance():
+    """Coasting at constant speed towards the position limit meets every direct limit until the
+    joint could no longer brake in time: its record names the stop, with the command and what was sent."""
+    layer, env = make_layer()
+    start = PANDA_HOME.copy()
+    start[0] = env.limits.q_max[0] - 0.05
+    run = drive(layer, env, [lambda last: last + np.eye(7)[0] * 0.5 * DT] * 400, start)
+    stops = [(d, r) for d in run.decisions for r in d.violations if r.check is Check.STOP_DISTANCE and r.joint is not None]
+    assert stops and run.monitor.report.total == 0
+    for d, r in stops:
+        assert r.joint == 0 and r.joint_name == "panda_joint1" and r.level is Level.WARNING
+        assert r.safe == d.command_sent[0] and r.original > r.safe
+        assert r.reason == "could not have braked inside the position limits from there"
+
+
+def test_per_joint_records_read_like_records_with_their_reason_formatted():
+    """Per-joint reasons are formatted when read; the records compare, hash and pickle by their text."""
+    import pickle
+
+    layer, _ = make_layer()
+    layer.filter(PANDA_HOME, RobotState(q=PANDA_HOME), DT)
+    d = layer.filter(PANDA_HOME + 1e-4, RobotState(q=PANDA_HOME), DT)
+    r = d.violations[0]
+    assert r.reason.startswith("jerk ") and " rad/s^3 beyond " in r.reason
+    back = pickle.loads(pickle.dumps(r))
+    assert back == r and hash(back) == hash(r) and back.reason == r.reason and isinstance(tuple.__getitem__(back, 7), str)
+    assert "reason='jerk" in repr(r)

@@ -26,18 +26,20 @@ def fk_one(q, cos_m, sin_m, const_m, tool, out) -> None:  # noqa: ANN001 - typed
     """Fill ``out`` ``(n + 2, 4, 4)`` with the base, every joint frame and the TCP frame of one
     configuration ``q`` ``(n,)``; for other compiled code (the safety layer's Cartesian kernels)."""
     n = q.shape[0]
-    joint = np.empty((4, 4))
+    joint = out[n + 1]  # each joint's transform is built in the TCP slot, which is written last (no allocation)
     for r in range(4):
         for c in range(4):
             out[0, r, c] = 1.0 if r == c else 0.0
     for i in range(n):
         cq, sq = math.cos(q[i]), math.sin(q[i])
+        if i == 0:  # the first frame is the first joint's transform itself
+            for r in range(4):
+                for c in range(4):
+                    out[1, r, c] = cq * cos_m[0, r, c] + sq * sin_m[0, r, c] + const_m[0, r, c]
+            continue
         for r in range(4):
             for c in range(4):
                 joint[r, c] = cq * cos_m[i, r, c] + sq * sin_m[i, r, c] + const_m[i, r, c]
-        if i == 0:  # the first frame is the first joint's transform itself
-            out[1] = joint
-            continue
         for r in range(4):
             for c in range(4):
                 out[i + 1, r, c] = (out[i, r, 0] * joint[0, c] + out[i, r, 1] * joint[1, c]

@@ -28,6 +28,7 @@ approximation, used only to bring the arm back in.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 
 import numpy as np
 
@@ -88,6 +89,8 @@ class CartesianGuard:
             params.tcp_box is not None, params.elbow_box is not None, bool(params.planes), self._spheres.size + self._boxes.size > 0,
             self.cone is not None, params.tcp_speed_max is not None)) if on)
         self._slots = tuple((c, _SLOT[c]) for c in self.checks)
+        at = [_SLOT[c] for c in self.checks]  # the checks' slots, picked from a row as a tuple
+        self._pick = itemgetter(*at) if len(at) > 1 else (lambda row: tuple(row[k] for k in at))
         self.pose_checks = any(c is not Check.TCP_SPEED for c in self.checks)
         self.enabled = bool(self.checks)
 
@@ -156,6 +159,10 @@ class CartesianGuard:
         frames = np.empty(self.frame_shape)
         judge_batch(cand, *self.kernel_args(mem, plan, h, reduced), good, excess, frames)
         return good, excess, frames
+
+    def pick(self, excess: np.ndarray) -> list[tuple[float, ...]]:
+        """Rows of slot excess ``(R, len(SLOTS))`` as tuples of this envelope's checks' values, in ``checks`` order."""
+        return [self._pick(row) for row in excess.tolist()]
 
     def named(self, excess: np.ndarray) -> dict[Check, float]:
         """One row of slot excess as ``{check: excess}`` for the checks this envelope has."""

@@ -39,6 +39,7 @@ _POSE = 5  # the first five slots are pose checks; the last is the TCP speed
 SLACK = 1e-12  # m or rad: an equal excess after a round trip through FK still counts as "not worse"
 _GRID = 16  # points of the search without a hint
 _STEP = 1.0 / 256.0  # where a bisection stops (fraction of the segment)
+_POSE_WORK = 14  # scratch of _pose and _judge: 3 slot minima, 8 knots of _segment_box, the binding slot, what blocked the braking path
 
 
 # ---------------------------------------------------------------------- geometry (one pair at a time)
@@ -55,9 +56,9 @@ def _point_segment(px, py, pz, ax, ay, az, bx, by, bz) -> float:  # noqa: ANN001
 
 
 @njit(cache=True)
-def _segment_box(a, b, lo, hi) -> float:  # noqa: ANN001 - 3-vectors
-    """Distance from segment ``[a, b]`` to box ``[lo, hi]``: the piecewise-quadratic minimum of geometry.segment_box_distance."""
-    knots = np.empty(8)
+def _segment_box(a, b, lo, hi, knots) -> float:  # noqa: ANN001 - 3-vectors
+    """Distance from segment ``[a, b]`` to box ``[lo, hi]``: the piecewise-quadratic minimum of
+    geometry.segment_box_distance. ``knots``: 8 values of scratch (overwritten)."""
     knots[0], knots[1] = 0.0, 1.0
     for k in range(3):
         d = b[k] - a[k]
@@ -101,8 +102,9 @@ def _segment_box(a, b, lo, hi) -> float:  # noqa: ANN001 - 3-vectors
 
 
 @njit(cache=True)
-def _clearance(frames, radii, spheres, boxes) -> float:  # noqa: ANN001
-    """Smallest gap (m) between any link capsule of one configuration and any obstacle (inf: none)."""
+def _clearance(frames, radii, spheres, boxes, knots) -> float:  # noqa: ANN001
+    """Smallest gap (m) between any link capsule of one configuration and any obstacle (inf: none);
+    ``knots``: scratch for :func:`_segment_box`."""
     best = math.inf
     for s in range(frames.shape[0] - 1):
         a = frames[s, :3, 3]
@@ -111,7 +113,7 @@ def _clearance(frames, radii, spheres, boxes) -> float:  # noqa: ANN001
             gap = _point_segment(spheres[o, 0], spheres[o, 1], spheres[o, 2], a[0], a[1], a[2], b[0], b[1], b[2]) - spheres[o, 3] - radii[s]
             best = _min(best, gap)
         for o in range(boxes.shape[0]):
-            best = _min(best, _segment_box(a, b, boxes[o, :3], boxes[o, 3:]) - radii[s])
+            best = _min(best, _segment_box(a, b, boxes[o, :3], boxes[o, 3:], knots) - radii[s])
     return best
 
 
@@ -119,9 +121,11 @@ def _clearance(frames, radii, spheres, boxes) -> float:  # noqa: ANN001
 
 
 @njit(cache=True)
-def _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess) -> tuple[float, float]:  # noqa: ANN001
+def _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess, work) -> tuple[float, float]:  # noqa: ANN001
     """Fill ``excess[:5]`` for one configuration; return the smallest box/plane/obstacle margin (m)
-    and the cone margin (rad), each inf when no such check is on.
+    and the cone margin (rad), each inf when no such check is on. ``work``: :data:`_POSE_WORK`
+    values of scratch (overwritten), so that judging a candidate allocates nothing; ``work[11]``
+    gets the slot of the smallest margin (-1: none).
 
     ``lin`` rows are ``(frame, slot, nx, ny, nz, offset)``: margin ``n . p_frame + offset`` (>= 0 inside).
     ``cone`` is NaN when the tool cone is off; excess[4] then stays 0.
@@ -129,19 +133,26 @@ def _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess) -> tup
     for c in range(_POSE):
         excess[c] = 0.0
     margin = math.inf
-    worst = np.full(3, math.inf)
+    bind = -1
+    worst = work[:3]
+    worst[:] = math.inf
     for g in range(lin.shape[0]):
         f, slot = int(lin[g, 0]), int(lin[g, 1])
         m = frames[f, 0, 3] * lin[g, 2] + frames[f, 1, 3] * lin[g, 3] + frames[f, 2, 3] * lin[g, 4] + lin[g, 5]
         worst[slot] = _min(worst[slot], m)
+        if m < margin:
+            bind = slot
         margin = _min(margin, m)
     for slot in range(3):
         if worst[slot] < math.inf:
             excess[slot] = _max(-worst[slot], 0.0)
     if spheres.shape[0] or boxes.shape[0]:
-        obst = _clearance(frames, radii, spheres, boxes) - min_distance
+        obst = _clearance(frames, radii, spheres, boxes, work[3:]) - min_distance
         excess[3] = _max(-obst, 0.0)
+        if obst < margin:
+            bind = 3
         margin = _min(margin, obst)
+    work[11] = bind
     cone_margin = math.inf
     if cone == cone:
         z = frames[frames.shape[0] - 1, 2, 2]
@@ -160,8 +171,9 @@ _RO4 = types.Array(types.float64, 4, "A", readonly=True)
 def pose_excess_batch(frames: np.ndarray, lin: np.ndarray, spheres: np.ndarray, boxes: np.ndarray, radii: np.ndarray,
                       min_distance: float, cone: float, out: np.ndarray) -> None:
     """``out[k, :5]``: pose-check excess of each configuration's frames ``(K, F, 4, 4)`` (audits, allowances)."""
+    work = np.empty(_POSE_WORK)
     for k in range(frames.shape[0]):
-        _pose(frames[k], lin, spheres, boxes, radii, min_distance, cone, out[k])
+        _pose(frames[k], lin, spheres, boxes, radii, min_distance, cone, out[k], work)
 
 
 @njit(types.float64(_RO2, _RO3, _RO1), cache=True)
@@ -221,20 +233,19 @@ def _judge(c, ctx, path, excess, frames, scratch) -> bool:  # noqa: ANN001
 
     ``ctx`` is what every candidate of a cycle shares (``CartesianGuard.kernel_args``): memory,
     planning limits (``plan`` rows q_lo, q_hi, v, a, j), kinematics, geometry, the TCP speed limit
-    (NaN: none), the allowance and the previous TCP position. ``path``: also clear the braking
-    path and the speed once the acceleration is ramped out (False: the pose alone, for reports).
-    ``scratch`` ``(F, 4, 4)`` is overwritten."""
+    (NaN: none), the allowance and the previous TCP position, then two scratch arrays the entry
+    point allocates once per call (``(3, n)`` and :data:`_POSE_WORK`). ``path``: also clear the
+    braking path and the speed once the acceleration is ramped out (False: the pose alone, for
+    reports). ``scratch`` ``(F, 4, 4)`` is overwritten."""
     (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit, allowance,
-     recovering, p_prev) = ctx
+     recovering, p_prev, work, pose_work) = ctx
     n = c.shape[0]
     ahead = scratch
     stop_ok = True
     reach = 0.0  # sum_i lever_i * travel_i: how far any point of the arm can move while braking
     turn = 0.0  # sum_i travel_i: how far the tool can turn
     speeding = limit == limit
-    v_ahead = np.empty(n)
-    v = np.empty(n)
-    a = np.empty(n)
+    v_ahead, v, a = work[0], work[1], work[2]
     for i in range(n):
         vi = (c[i] - mq[i]) / h
         ai = (vi - mv[i]) / h
@@ -255,17 +266,22 @@ def _judge(c, ctx, path, excess, frames, scratch) -> bool:  # noqa: ANN001
             elif not (c[i] + travel <= hi and c[i] - travel >= lo):
                 stop_ok = stop_feasible_1(c[i], vi, ai, h, plan[0, i], plan[1, i], plan[2, i], plan[3, i], plan[4, i], pos_tol)
     fk_one(c, fk_c, fk_s, fk_k, tool, frames)
-    margin, cone_margin = _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess)
+    margin, cone_margin = _pose(frames, lin, spheres, boxes, radii, min_distance, cone, excess, pose_work)
     ok = True
     for s in range(_POSE):
         if not excess[s] <= allowance[s] + SLACK:
             ok = False
     uncleared = reach >= margin or turn >= cone_margin
     unsure = False
+    pose_work[12] = -1.0  # the slot whose limit the braking path may cross (-1: none), and by how much (m or rad)
     if recovering:
         unsure = ok and uncleared
     elif uncleared:
         ok = False
+        if reach >= margin:
+            pose_work[12], pose_work[13] = pose_work[11], reach - margin
+        else:
+            pose_work[12], pose_work[13] = 4.0, turn - cone_margin
     excess[5] = 0.0
     if speeding:
         last = frames.shape[0] - 1
@@ -287,7 +303,7 @@ def _judge(c, ctx, path, excess, frames, scratch) -> bool:  # noqa: ANN001
             ok = ok and exact
         fk_one(q_stop, fk_c, fk_s, fk_k, tool, ahead)
         at_stop = np.empty(6)
-        _pose(ahead, lin, spheres, boxes, radii, min_distance, cone, at_stop)
+        _pose(ahead, lin, spheres, boxes, radii, min_distance, cone, at_stop, pose_work)
         for s in range(_POSE):
             if not at_stop[s] <= allowance[s] + SLACK:
                 ok = False
@@ -307,7 +323,7 @@ def judge_batch(cand: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray
     scratch = np.empty_like(frames)
     spare = np.empty_like(frames)
     ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
-           allowance, recovering, p_prev)
+           allowance, recovering, p_prev, np.empty((3, mq.shape[0])), np.empty(_POSE_WORK))  # + scratch: judging allocates nothing
     for k in range(cand.shape[0]):
         good[k] = _judge(cand[k], ctx, True, excess[k], frames if k == 0 else spare, scratch)
 
@@ -348,8 +364,9 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     """The furthest point from the braking step ``q_fb`` towards ``q_j`` that :func:`_judge` passes.
 
     Writes it to ``out`` and returns its fraction of the way (1: ``q_j`` itself passes; 0: only
-    the braking step is left). ``excess`` rows: at ``q_j``, and at what was kept; ``kept``: the
-    forward kinematics of what was kept.
+    the braking step is left). ``excess`` rows: at ``q_j``, at what was kept, and how far beyond
+    a pose limit the braking path from ``q_j`` may go by the lever-arm bound when that is what
+    refused it (one slot at most; 0 elsewhere); ``kept``: the forward kinematics of what was kept.
 
     The search: with ``hint`` (last cycle's fraction, NaN: none) the hint and its neighbour 1/256
     towards the boundary; a passing point with a failing one just above settles it (three
@@ -361,16 +378,20 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     pass are kept, so a boundary that is not monotone along the segment costs progress, never
     safety.
     """
+    pose_work = np.empty(_POSE_WORK)
     ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
-           allowance, recovering, p_prev)
+           allowance, recovering, p_prev, np.empty((3, mq.shape[0])), pose_work)  # + scratch: judging allocates nothing
     frames = np.empty_like(kept)
     scratch = np.empty_like(kept)
     cand = np.empty(q_j.shape[0])
     row = np.empty(6)
+    excess[2, :] = 0.0
     if _judge(q_j, ctx, True, excess[0], kept, scratch):
         out[:] = q_j
         excess[1, :] = excess[0]
         return 1.0
+    if pose_work[12] >= 0.0:  # the target's pose may pass, its braking path was not cleared: say which limit it may cross
+        excess[2, int(pose_work[12])] = pose_work[13]
     if hint == hint:
         # The boundary moves little from one cycle to the next: judge last cycle's fraction and
         # its neighbour 1/256 towards the boundary; that usually settles it. Upwards, steps double

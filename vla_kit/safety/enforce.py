@@ -12,7 +12,7 @@ operations, bit for bit (tested) — which stay the reference (and the slow path
 from __future__ import annotations
 
 import copy
-from functools import partial
+from itertools import repeat
 from typing import Callable
 
 import numpy as np
@@ -20,8 +20,8 @@ import numpy as np
 from vla_kit.safety.cartesian import CartesianGuard
 from vla_kit.safety.checks import PlanLimits, stop_feasible
 from vla_kit.safety.envelope import Envelope, OnViolation
-from vla_kit.safety.kernels import (CLAMP_EXACT, CLAMP_REJECTED, blame_rows, braking_step, cheap_stop_joints, clamp_joints, interval_rows,
-                                   measure_rows)
+from vla_kit.safety.kernels import (BLAME_HELD, BLAME_STOP, CLAMP_EXACT, CLAMP_REJECTED, blame_rows, braking_step, cheap_stop_joints,
+                                   clamp_joints, interval_rows, measure_rows)
 from vla_kit.safety.records import Check, Level, Violation, violation_from_fields
 from vla_kit.safety.search import CartesianOutcome, furthest_cartesian
 from vla_kit.safety.state import Memory
@@ -77,7 +77,8 @@ class JointEnforcer:
         self._bound = np.zeros((6, n))
         self._bound[3], self._bound[4], self._bound[5] = lim.v_max, lim.a_max, lim.j_max
         self._caution = np.array([envelope.caution_fraction * lim.v_max, envelope.caution_fraction * lim.a_max])
-        self._blame_table = np.empty((n, 5))  # scratch for blame_rows
+        self._blame_idx = np.empty((3, n), dtype=np.int64)  # scratch for blame_rows: joint, binding limit, broken bits
+        self._blame_val = np.empty((4, n))  # and commanded, sent, measured, limit
         self._stop_ok = np.empty(n, dtype=bool)  # scratch for cheap_stop_joints
         self._joint_ok = np.empty(n, dtype=bool)  # per joint, the last measure: every direct limit holds
         self._all = np.ones(n, dtype=bool)
@@ -90,7 +91,7 @@ class JointEnforcer:
         """A copy that shares this one's constants but none of what a cycle writes (scratch rows,
         the search hint), so the two can run in turn without touching each other."""
         other = copy.copy(self)
-        for name in ("_buf", "_bound", "_blame_table", "_stop_ok", "_joint_ok", "_clamp_rows"):
+        for name in ("_buf", "_bound", "_blame_idx", "_blame_val", "_stop_ok", "_joint_ok", "_clamp_rows"):
             setattr(other, name, getattr(self, name).copy())
         return other
 
@@ -207,10 +208,11 @@ class JointEnforcer:
     def _report_cartesian(self, out: CartesianOutcome, mem: Memory, recs: list[Violation], make: MakeViolation) -> None:
         """One record per Cartesian check the clamped command broke, with what is left of it at what is sent."""
         for c in out.failing:
-            left = out.excess_sent.get(c, 0.0)
+            at = out.checks.index(c) if c in out.checks else -1  # STOP_DISTANCE is no Cartesian check
+            left, path = (out.sent[at], out.path[at]) if at >= 0 else (0.0, 0.0)
             stuck = c is not Check.TCP_SPEED and left > mem.allowance.get(c, 0.0)  # even braking cannot fix it
-            recs.append(make(c, Level.DANGER if stuck else Level.WARNING, None, out.excess_target.get(c, 0.0), left,
-                             partial(_held_reason, c, out.fraction)))
+            original = max(out.target[at], path) if at >= 0 else 0.0
+            recs.append(make(c, Level.DANGER if stuck else Level.WARNING, None, original, left, (_held_reason, c, out.fraction, path)))
 
     def verify(self, q_out: np.ndarray, mem: Memory, plan: PlanLimits, h: float, recs: list[Violation],
                make: MakeViolation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -239,39 +241,46 @@ class JointEnforcer:
     def _blame(self, q_cmd: np.ndarray, q_out: np.ndarray, measures: np.ndarray, direct_ok: np.ndarray, stop_ok: np.ndarray,
                cart_checks: list[Check], lo4: np.ndarray, hi4: np.ndarray, plan: PlanLimits, mem: Memory,
                recs: list[Violation], cycle: int) -> None:
-        """One record per changed joint, naming the limit that bound it and every other one it broke
-        (built here as tuples: a clamped cycle makes one per joint)."""
-        table = self._blame_table
-        rows = table[:blame_rows(q_cmd, q_out, measures, self._bound, lo4, hi4, plan.q_lo, plan.q_hi, mem.q_lo, mem.q_hi, table)].tolist()
-        if not rows:
+        """One record per changed joint, naming the limit that bound it and every other one it broke.
+
+        A clamped cycle makes one per joint, inside the control cycle: the kernel
+        (:func:`~vla_kit.safety.kernels.blame_rows`) leaves rows of Python numbers, and the records
+        are zipped from them at C speed, each reason a deferred call formatted when it is read."""
+        idx, val = self._blame_idx, self._blame_val
+        m = blame_rows(q_cmd, q_out, measures, self._bound, lo4, hi4, plan.q_lo, plan.q_hi, mem.q_lo, mem.q_hi, direct_ok, stop_ok,
+                       idx, val)
+        if not m:
             return
-        ok_l, stop_l, cmd_l, out_l = direct_ok.tolist(), stop_ok.tolist(), q_cmd.tolist(), q_out.tolist()
+        joints, ks, bits = idx[:, :m].tolist()
+        original, safe, measure, limit = val[:, :m].tolist()
+        held = cart_checks[0] if cart_checks else Check.STOP_DISTANCE
+        checks = map((*_DIRECT, Check.STOP_DISTANCE, held).__getitem__, ks)
         mode = "; rejected: braking this cycle" if self.reject else ""
-        held = None
-        warning, names, add = Level.WARNING, self.joint_names, recs.append
-        for joint, k, measure, limit, bits in rows:
-            i = int(joint)
-            if not ok_l[i]:
-                k = int(k)
-                check, reason = _DIRECT[k], partial(_direct_reason, k, measure, limit, int(bits), mode)
-            elif not stop_l[i]:
-                check, reason = Check.STOP_DISTANCE, "could not have braked inside the position limits from there" + mode
-            else:
-                if held is None:
-                    held = "held back with the whole arm by " + ", ".join(c.value for c in cart_checks) + mode
-                check, reason = (cart_checks[0] if cart_checks else Check.STOP_DISTANCE), held
-            add(violation_from_fields((cycle, check, warning, i, names[i], cmd_l[i], out_l[i], reason)))
+        reasons = zip(repeat(_joint_reason), ks, measure, limit, bits, repeat(mode), repeat(tuple(cart_checks)))
+        recs.extend(map(violation_from_fields, zip(repeat(cycle), checks, repeat(Level.WARNING), joints,
+                                                   map(self.joint_names.__getitem__, joints), original, safe, reasons)))
 
 
-def _direct_reason(k: int, measure: float, limit: float, broken: int, mode: str) -> str:
-    """The line for a joint clamped by direct limit ``k`` (formatted when first read); ``broken``: bit ``m`` for limit ``m``."""
+def _joint_reason(k: int, measure: float, limit: float, broken: int, mode: str, cart_checks: tuple[Check, ...]) -> str:
+    """The line for a joint clamped by direct limit ``k`` (``broken``: bit ``m`` for limit ``m``),
+    for its stop (:data:`~vla_kit.safety.kernels.BLAME_STOP`) or held back with the whole arm
+    by ``cart_checks`` (:data:`~vla_kit.safety.kernels.BLAME_HELD`); formatted when first read."""
+    if k == BLAME_STOP:
+        return "could not have braked inside the position limits from there" + mode
+    if k == BLAME_HELD:
+        by = " by " + ", ".join(c.value for c in cart_checks) if cart_checks else ""
+        return "held back with the whole arm" + by + mode
     reason = f"{_NAMES[k]} {measure:.6g} {_UNITS[k]} beyond {limit:.6g}"
-    others = [_NAMES[m] for m in range(5) if broken >> m & 1 and m != k]
+    others = [_NAMES[j] for j in range(5) if broken >> j & 1 and j != k]
     if others:
         reason += f" (also {', '.join(others)})"
     return reason + mode
 
 
-def _held_reason(check: Check, fraction: float) -> str:
-    """The line for a Cartesian check that held the whole arm back (formatted when first read)."""
-    return f"{check.value}: held at {fraction:.4f} of the way from the braking step to the clamped command"
+def _held_reason(check: Check, fraction: float, path: float = 0.0) -> str:
+    """The line for a Cartesian check that held the whole arm back (formatted when first read);
+    ``path``: how far beyond it braking from the command might have gone (0: the command itself broke it)."""
+    why = ""
+    if path > 0.0:
+        why = f"braking from the command might have gone {path:.3g} {'rad' if check is Check.TOOL_CONE else 'm'} beyond it; "
+    return f"{check.value}: {why}held at {fraction:.4f} of the way from the braking step to the clamped command"

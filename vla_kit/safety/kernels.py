@@ -203,23 +203,44 @@ def braking_step(q: np.ndarray, v: np.ndarray, a: np.ndarray, h: float, a_max: n
         out[i] = q[i] + h * (v[i] + h * brake_accel_1(v[i], a[i], h, a_max[i], j_max[i]))
 
 
-@njit(types.int64(_IN, _IN, _RO2, _RO2, _RO2, _RO2, _IN, _IN, _IN, _IN, types.float64[:, ::1]), cache=True)
+_FLAGS = types.Array(types.boolean, 1, "A", readonly=True)
+BLAME_STOP, BLAME_HELD = 5, 6  # blame_rows' binding "limit" of a joint clamped for its stop, or held back with the whole arm
+
+
+@njit(types.int64(_IN, _IN, _RO2, _RO2, _RO2, _RO2, _IN, _IN, _IN, _IN, _FLAGS, _FLAGS, types.int64[:, ::1], types.float64[:, ::1]),
+      cache=True)
 def blame_rows(q_cmd: np.ndarray, q_out: np.ndarray, measures: np.ndarray, bound: np.ndarray, lo4: np.ndarray, hi4: np.ndarray,
-               plan_lo: np.ndarray, plan_hi: np.ndarray, mem_lo: np.ndarray, mem_hi: np.ndarray, out: np.ndarray) -> int:
+               plan_lo: np.ndarray, plan_hi: np.ndarray, mem_lo: np.ndarray, mem_hi: np.ndarray, direct_ok: np.ndarray,
+               stop_ok: np.ndarray, idx: np.ndarray, val: np.ndarray) -> int:
     """Who is to blame for each changed joint of a clamped command (:meth:`JointEnforcer._blame`).
 
     ``measures`` rows (of the command) against ``bound`` rows: ``q_lo - q``, ``q - q_hi``, ``|dq|``,
-    ``|v|``, ``|a|``, ``|j|``; ``lo4``/``hi4``: the step, velocity, acceleration and jerk intervals.
-    For the ``m``-th changed joint ``out[m]`` gets ``(joint, binding limit k, measured value,
-    limit value, broken limits as bits)`` with ``k`` = 0 position, 1 step, 2 velocity,
-    3 acceleration, 4 jerk: the broken limit whose interval lies furthest from the command (the
-    first on ties). Returns how many joints changed.
+    ``|v|``, ``|a|``, ``|j|``; ``lo4``/``hi4``: the step, velocity, acceleration and jerk intervals;
+    ``direct_ok``/``stop_ok``: per joint, whether the command met every direct limit / could stop.
+    For the ``m``-th changed joint, column ``m`` of ``idx`` gets ``(joint, k, broken limits as
+    bits)`` and of ``val`` ``(commanded, sent, measured value, limit value)``. ``k`` is the binding
+    limit of a joint that broke a direct one — 0 position, 1 step, 2 velocity, 3 acceleration,
+    4 jerk: the broken limit whose interval lies furthest from the command (the first on ties) —
+    else :data:`BLAME_STOP` (it could not have stopped) or :data:`BLAME_HELD` (held back with the
+    whole arm; measure and limit are NaN for both). Returns how many joints changed. Rows of
+    Python numbers come out of two ``tolist()`` calls: the layer builds one record per joint from
+    them without a Python loop.
     """
     m = 0
     for i in range(q_cmd.shape[0]):
         if q_out[i] == q_cmd[i]:
             continue
         q = q_cmd[i]
+        idx[0, m] = i
+        val[0, m] = q
+        val[1, m] = q_out[i]
+        if direct_ok[i]:
+            idx[1, m] = BLAME_HELD if stop_ok[i] else BLAME_STOP
+            idx[2, m] = 0
+            val[2, m] = np.nan
+            val[3, m] = np.nan
+            m += 1
+            continue
         bits = 0
         best, k_best = -1.0, 0
         for k in range(5):
@@ -232,15 +253,14 @@ def blame_rows(q_cmd: np.ndarray, q_out: np.ndarray, measures: np.ndarray, bound
             pull = _max(lo - q, 0.0) + _max(q - hi, 0.0)
             if pull > best:
                 best, k_best = pull, k
-        out[m, 0] = i
-        out[m, 1] = k_best
+        idx[1, m] = k_best
+        idx[2, m] = bits
         if k_best == 0:
-            out[m, 2] = q
-            out[m, 3] = mem_lo[i] if q < mem_lo[i] else mem_hi[i]
+            val[2, m] = q
+            val[3, m] = mem_lo[i] if q < mem_lo[i] else mem_hi[i]
         else:
-            out[m, 2] = measures[k_best + 1, i]
-            out[m, 3] = bound[k_best + 1, i]
-        out[m, 4] = bits
+            val[2, m] = measures[k_best + 1, i]
+            val[3, m] = bound[k_best + 1, i]
         m += 1
     return m
 
@@ -308,7 +328,6 @@ def interval_rows(mem_q: np.ndarray, mem_v: np.ndarray, mem_a: np.ndarray, h: fl
             hi[i] = _min(hi[i], hi4[r, i])
 
 
-_FLAGS = types.Array(types.boolean, 1, "A", readonly=True)
 CLAMP_EXACT, CLAMP_SEARCHED, CLAMP_REJECTED = 0, 1, 2  # what clamp_joints returns
 
 

@@ -70,7 +70,8 @@ class Violation(tuple):
         joint_name: the joint's name, or ``None``.
         original: the commanded value (rad for joints; m/s, m or rad for Cartesian measures).
         safe: the value actually sent, in the same unit.
-        reason: one readable line. The layer may hand over a function that writes it: a clamped
+        reason: one readable line. The layer may hand over what writes it instead — a function
+            of no arguments, or a deferred call ``(function, *args)`` (cheaper to make): a clamped
             cycle makes a record per joint, and most records are counted, not read, so the line
             is formatted when it is asked for.
 
@@ -83,7 +84,7 @@ class Violation(tuple):
     _FIELDS = ("cycle", "check", "level", "joint", "joint_name", "original", "safe", "reason")
 
     def __new__(cls, cycle: int, check: Check, level: Level, joint: int | None, joint_name: str | None, original: float,
-                safe: float, reason: str | Callable[[], str]) -> "Violation":
+                safe: float, reason: str | Callable[[], str] | tuple) -> "Violation":
         return tuple.__new__(cls, (cycle, check, level, joint, joint_name, original, safe, reason))
 
     cycle = property(itemgetter(0))
@@ -98,7 +99,9 @@ class Violation(tuple):
     def reason(self) -> str:
         """One readable line."""
         r = tuple.__getitem__(self, 7)
-        return r if isinstance(r, str) else r()
+        if isinstance(r, str):
+            return r
+        return r[0](*r[1:]) if type(r) is tuple else r()
 
     def _values(self) -> tuple:
         return (*tuple.__getitem__(self, slice(0, 7)), self.reason)

@@ -60,16 +60,33 @@ class CartesianOutcome(NamedTuple):
         q: what to send (rad).
         fraction: how far it is from the braking step towards the target, 0..1.
         failing: the checks the target broke (``STOP_DISTANCE`` when only braking feasibility did).
-        excess_target, excess_sent: per Cartesian check, the excess at the target and at ``q``.
+        target, sent: per check of the envelope (in ``checks`` order), the excess at the target
+            and at ``q`` (m, rad or m/s; 0 = within).
+        path: per check, how far beyond it braking from the target might go (by the lever-arm
+            bound) when that is why the target was refused (0 elsewhere): a target whose pose is
+            inside every limit fails this way on the approach to a wall.
+        checks: the envelope's Cartesian checks.
         frames: the forward kinematics of ``q``, ``(dof + 2, 4, 4)``.
     """
 
     q: np.ndarray
     fraction: float
     failing: list[Check]
-    excess_target: dict[Check, float]
-    excess_sent: dict[Check, float]
+    target: tuple[float, ...]
+    sent: tuple[float, ...]
+    path: tuple[float, ...]
+    checks: tuple[Check, ...]
     frames: np.ndarray
+
+    @property
+    def excess_target(self) -> dict[Check, float]:
+        """``{check: excess at the target}``."""
+        return dict(zip(self.checks, self.target))
+
+    @property
+    def excess_sent(self) -> dict[Check, float]:
+        """``{check: excess at what is sent}``."""
+        return dict(zip(self.checks, self.sent))
 
 
 def furthest_cartesian(
@@ -87,12 +104,12 @@ def furthest_cartesian(
     in one call (:func:`vla_kit.safety.cartesian_kernels.search_segment`).
     """
     out = np.empty_like(q_j)
-    excess = np.empty((2, len(SLOTS)))
+    excess = np.empty((3, len(SLOTS)))
     frames = np.empty(guard.frame_shape)
     fraction = search_segment(q_fb, q_j, math.nan if hint is None else hint, *guard.kernel_args(mem, plan, h, reduced), out, excess,
                               frames)
     if fraction == 1.0:
-        return CartesianOutcome(q_j, 1.0, [], {}, {}, frames)
-    target = guard.named(excess[0])
-    failing = [c for c, x in target.items() if x > 0.0] or [Check.STOP_DISTANCE]
-    return CartesianOutcome(out, fraction, failing, target, guard.named(excess[1]), frames)
+        return CartesianOutcome(q_j, 1.0, [], (), (), (), (), frames)
+    target, sent, path = guard.pick(excess)
+    failing = [c for c, x, p in zip(guard.checks, target, path) if x > 0.0 or p > 0.0] or [Check.STOP_DISTANCE]
+    return CartesianOutcome(out, fraction, failing, target, sent, path, guard.checks, frames)
