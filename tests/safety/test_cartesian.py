@@ -121,3 +121,22 @@ def test_a_joint_held_back_for_a_cartesian_limit_names_that_limit():
         box = [x for x in d.violations if x.joint is None and x.check is Check.TCP_BOX]
         assert len(box) == 1 and box[0].original > 0.0 and box[0].safe == 0.0
         assert box[0].reason.startswith("tcp_box: braking from the command might have gone ") and " m beyond it; held at " in box[0].reason
+
+
+def test_a_command_outside_the_box_is_reported_by_its_own_excess_not_its_braking_path():
+    """A target whose pose is beyond the wall is refused for that excess; the braking-path shortfall
+    is reported only for targets whose pose is inside (as on the approach)."""
+    from vla_kit.safety.search import furthest_cartesian
+
+    box = {"min": [-1.0, -0.06, 0.0], "max": [1.0, 0.06, 1.2]}
+    layer, env = make_layer({"cartesian": {"tcp_box": box}})
+    drive(layer, env, [_push(0, 0.0003)] * 600, PANDA_HOME)  # up against the wall
+    mem, plan, h = layer.memory, layer._plan, env.period
+    q_fb = layer._enforcer.brake(mem, plan, h)
+    through = furthest_cartesian(layer.cartesian, q_fb, mem.q + np.eye(7)[0] * 0.05, mem, plan, h, reduced=False)
+    assert through.failing == [Check.TCP_BOX]
+    assert through.excess_target[Check.TCP_BOX] > 0.0 and through.path == (0.0,)
+    toward = furthest_cartesian(layer.cartesian, q_fb, mem.q + np.eye(7)[0] * 1e-7, mem, plan, h, reduced=False)
+    # A hair towards the wall: inside the box, but its braking path is not cleared.
+    assert toward.fraction < 1.0 and toward.failing == [Check.TCP_BOX]
+    assert toward.excess_target[Check.TCP_BOX] == 0.0 and toward.path[0] > 0.0

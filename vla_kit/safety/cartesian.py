@@ -28,6 +28,7 @@ approximation, used only to bring the arm back in.
 from __future__ import annotations
 
 import math
+from functools import partial
 from operator import itemgetter
 
 import numpy as np
@@ -90,7 +91,7 @@ class CartesianGuard:
             self.cone is not None, params.tcp_speed_max is not None)) if on)
         self._slots = tuple((c, _SLOT[c]) for c in self.checks)
         at = [_SLOT[c] for c in self.checks]  # the checks' slots, picked from a row as a tuple
-        self._pick = itemgetter(*at) if len(at) > 1 else (lambda row: tuple(row[k] for k in at))
+        self._pick = itemgetter(*at) if len(at) > 1 else partial(_pick_one, at[0] if at else None)
         self.pose_checks = any(c is not Check.TCP_SPEED for c in self.checks)
         self.enabled = bool(self.checks)
 
@@ -168,6 +169,11 @@ class CartesianGuard:
         """One row of slot excess as ``{check: excess}`` for the checks this envelope has."""
         row = excess.tolist()
         return {c: row[k] for c, k in self._slots}
+
+
+def _pick_one(k: int | None, row: list[float]) -> tuple[float, ...]:
+    """The one check's value of a slot row as a 1-tuple (none: empty), as ``itemgetter`` gives for several."""
+    return () if k is None else (row[k],)
 
 
 _ORIGIN = np.zeros(3)

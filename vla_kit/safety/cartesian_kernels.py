@@ -277,11 +277,12 @@ def _judge(c, ctx, path, excess, frames, scratch) -> bool:  # noqa: ANN001
     if recovering:
         unsure = ok and uncleared
     elif uncleared:
+        if ok:  # the pose itself is within every limit: only its braking path was not cleared
+            if reach >= margin:
+                pose_work[12], pose_work[13] = pose_work[11], reach - margin
+            else:
+                pose_work[12], pose_work[13] = 4.0, turn - cone_margin
         ok = False
-        if reach >= margin:
-            pose_work[12], pose_work[13] = pose_work[11], reach - margin
-        else:
-            pose_work[12], pose_work[13] = 4.0, turn - cone_margin
     excess[5] = 0.0
     if speeding:
         last = frames.shape[0] - 1
@@ -380,7 +381,7 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     """
     pose_work = np.empty(_POSE_WORK)
     ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
-           allowance, recovering, p_prev, np.empty((3, mq.shape[0])), pose_work)  # + scratch: judging allocates nothing
+           allowance, recovering, p_prev, np.empty((3, mq.shape[0])), pose_work)  # + scratch: judging allocates nothing (but when recovering)
     frames = np.empty_like(kept)
     scratch = np.empty_like(kept)
     cand = np.empty(q_j.shape[0])

@@ -34,7 +34,7 @@ _UNITS = ("rad", "rad", "rad/s", "rad/s^2", "rad/s^3")
 _count = np.count_nonzero
 
 # make(check, level, joint, original, safe, reason) -> Violation
-MakeViolation = Callable[[Check, Level, "int | None", float, float, "str | Callable[[], str]"], Violation]
+MakeViolation = Callable[[Check, Level, "int | None", float, float, "str | Callable[[], str] | tuple"], Violation]
 
 
 class Outcome:
