@@ -19,7 +19,7 @@ from typing import Any
 
 from vla_kit.errors import InputError
 
-__all__ = ["log_line", "latest_metrics", "git_revision", "table", "markdown", "record", "record_many", "recorded", "artifacts_dir", "run_dir", "setup_notebook", "to_jsonable", "write_json_atomic"]
+__all__ = ["log_line", "latest_metrics", "git_revision", "table", "markdown", "record", "record_many", "recorded", "artifacts_dir", "run_dir", "setup_notebook", "to_jsonable", "write_json_atomic", "write_text_atomic"]
 
 ENV_RUN_DIR = "VLA_KIT_RUN_DIR"
 ENV_DEPLOYMENT_DIR = "VLA_KIT_DEPLOYMENT_DIR"  # outputs/<deployment>: caches shared by its runs
@@ -90,11 +90,22 @@ def to_jsonable(value: Any) -> Any:
     raise InputError("record value", f"cannot store a {type(value).__name__} in metrics.json; record numbers, strings, lists, dicts or tables")
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and a rename:
+    readers never see half a file, and a failure leaves no temporary file behind."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` via a temporary file and rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def _read(path: Path, default: Any) -> Any:

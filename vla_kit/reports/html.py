@@ -7,11 +7,12 @@ and opens with a header naming the stage, deployment, run and status.
 from __future__ import annotations
 
 import html as htmllib
-import os
 from pathlib import Path
 from typing import Mapping
 
 import nbformat
+
+from vla_kit.reports.context import write_text_atomic
 
 __all__ = ["export_html", "TEMPLATE_DIR"]
 
@@ -63,7 +64,5 @@ def export_html(notebook: Path | str, out: Path | str, *, header: Mapping[str, o
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, out)
+    write_text_atomic(out, body)
     return out

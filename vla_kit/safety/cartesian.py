@@ -89,7 +89,6 @@ class CartesianGuard:
         self.checks = tuple(c for c, on in zip(SLOTS, (
             params.tcp_box is not None, params.elbow_box is not None, bool(params.planes), self._spheres.size + self._boxes.size > 0,
             self.cone is not None, params.tcp_speed_max is not None)) if on)
-        self._slots = tuple((c, _SLOT[c]) for c in self.checks)
         at = [_SLOT[c] for c in self.checks]  # the checks' slots, picked from a row as a tuple
         self._pick = itemgetter(*at) if len(at) > 1 else partial(_pick_one, at[0] if at else None)
         self.pose_checks = any(c is not Check.TCP_SPEED for c in self.checks)
@@ -164,11 +163,6 @@ class CartesianGuard:
     def pick(self, excess: np.ndarray) -> list[tuple[float, ...]]:
         """Rows of slot excess ``(R, len(SLOTS))`` as tuples of this envelope's checks' values, in ``checks`` order."""
         return [self._pick(row) for row in excess.tolist()]
-
-    def named(self, excess: np.ndarray) -> dict[Check, float]:
-        """One row of slot excess as ``{check: excess}`` for the checks this envelope has."""
-        row = excess.tolist()
-        return {c: row[k] for c, k in self._slots}
 
 
 def _pick_one(k: int | None, row: list[float]) -> tuple[float, ...]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -195,6 +194,6 @@ def _write_json_atomic(path: Path, data: Any) -> None:
             return [clean(v) for v in x]
         return x
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(clean(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from vla_kit.reports.context import write_text_atomic
+
+    write_text_atomic(path, json.dumps(clean(data), indent=1, allow_nan=False) + "\n")

@@ -34,7 +34,7 @@ _UNITS = ("rad", "rad", "rad/s", "rad/s^2", "rad/s^3")
 _count = np.count_nonzero
 
 # make(check, level, joint, original, safe, reason) -> Violation
-MakeViolation = Callable[[Check, Level, "int | None", float, float, "str | Callable[[], str] | tuple"], Violation]
+MakeViolation = Callable[[Check, Level, "int | None", float, float, "str | tuple"], Violation]
 
 
 class Outcome:
@@ -167,7 +167,7 @@ class JointEnforcer:
                 if good[0]:
                     near = near or self._tcp_near(frames[-1, :3, 3], mem, h, cart.speed_limit(reduced))
                     return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, frames)
-                cart_checks = [c for c, x in cart.named(excess[0]).items() if x > 0.0] or [Check.STOP_DISTANCE]
+                cart_checks = [c for c, x in zip(cart.checks, cart.pick(excess)[0]) if x > 0.0] or [Check.STOP_DISTANCE]
             direct_ok, stop_ok = self._all, self._all if stop_ok is None else stop_ok
         else:
             direct_ok, stop_ok = self.joints_ok(), self._all

@@ -397,23 +397,6 @@ def robot_terms(v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray, j_max
 SCREEN_OK, SCREEN_NON_FINITE, SCREEN_JUMP = 0, 1, 2  # what screen_command returns
 
 
-@njit(types.int64(_IN, _IN, _IN, types.boolean, _IN, types.boolean), cache=True)
-def screen_command(q_cmd: np.ndarray, mem_q: np.ndarray, previous: np.ndarray, has_previous: bool, absurd: np.ndarray,
-                   check_absurd: bool) -> int:
-    """The first look at a command (:func:`~vla_kit.safety.watchdog.non_finite_or_absurd`):
-    :data:`SCREEN_NON_FINITE` when a joint target is NaN or infinite; :data:`SCREEN_JUMP` when
-    (``check_absurd``) some joint is further than ``absurd`` from the last position sent **and**
-    (``has_previous``) from the previous command; :data:`SCREEN_OK` otherwise."""
-    for i in range(q_cmd.shape[0]):
-        if not (abs(q_cmd[i]) < np.inf):  # NaN fails every comparison
-            return SCREEN_NON_FINITE
-    if check_absurd:
-        for i in range(q_cmd.shape[0]):
-            if abs(q_cmd[i] - mem_q[i]) > absurd[i] and (not has_previous or abs(q_cmd[i] - previous[i]) > absurd[i]):
-                return SCREEN_JUMP
-    return SCREEN_OK
-
-
 @njit(types.boolean(_IN), cache=True)
 def all_finite(q: np.ndarray) -> bool:
     """Whether every value of ``q`` is finite (a measured state is checked every cycle)."""
@@ -421,6 +404,22 @@ def all_finite(q: np.ndarray) -> bool:
         if not abs(q[i]) < np.inf:  # NaN fails every comparison
             return False
     return True
+
+
+@njit(types.int64(_IN, _IN, _IN, types.boolean, _IN, types.boolean), cache=True)
+def screen_command(q_cmd: np.ndarray, mem_q: np.ndarray, previous: np.ndarray, has_previous: bool, absurd: np.ndarray,
+                   check_absurd: bool) -> int:
+    """The first look at a command (:func:`~vla_kit.safety.watchdog.non_finite_or_absurd`):
+    :data:`SCREEN_NON_FINITE` when a joint target is NaN or infinite; :data:`SCREEN_JUMP` when
+    (``check_absurd``) some joint is further than ``absurd`` from the last position sent **and**
+    (``has_previous``) from the previous command; :data:`SCREEN_OK` otherwise."""
+    if not all_finite(q_cmd):
+        return SCREEN_NON_FINITE
+    if check_absurd:
+        for i in range(q_cmd.shape[0]):
+            if abs(q_cmd[i] - mem_q[i]) > absurd[i] and (not has_previous or abs(q_cmd[i] - previous[i]) > absurd[i]):
+                return SCREEN_JUMP
+    return SCREEN_OK
 
 
 @njit(types.int64(_IN, _IN, types.float64), cache=True)

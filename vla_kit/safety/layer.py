@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -229,8 +229,8 @@ class SafetyLayer:
             self._held = set()
         intervened = stopping or q_out is not q_cmd or any(r.level >= Level.WARNING for r in recs)
         # Positional, in Decision's field order (a keyword call costs a microsecond more per cycle).
-        return Decision(sent, level if type(level) is Level else Level(level), tuple(recs), intervened, g_out, e_out,
-                        self._estop is not None, reduced, None if sep is None else sep.distance)
+        return Decision(sent, level, tuple(recs), intervened, g_out, e_out, self._estop is not None, reduced,
+                        None if sep is None else sep.distance)
 
     # ------------------------------------------------------------------ inputs and timing
 
@@ -379,6 +379,6 @@ class SafetyLayer:
         self._held = {r.check for r in recs}
 
     def _violation(self, check: Check, level: Level, joint: int | None, original: float, safe: float,
-                   reason: str | Callable[[], str] | tuple) -> Violation:
+                   reason: str | tuple) -> Violation:
         name = None if joint is None else self._joint_names[joint]
         return violation_from_fields((self.cycle, check, level, joint, name, float(original), float(safe), reason))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum, IntEnum
 from functools import partial
 from operator import itemgetter
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -70,10 +70,9 @@ class Violation(tuple):
         joint_name: the joint's name, or ``None``.
         original: the commanded value (rad for joints; m/s, m or rad for Cartesian measures).
         safe: the value actually sent, in the same unit.
-        reason: one readable line. The layer may hand over what writes it instead — a function
-            of no arguments, or a deferred call ``(function, *args)`` (cheaper to make): a clamped
-            cycle makes a record per joint, and most records are counted, not read, so the line
-            is formatted when it is asked for.
+        reason: one readable line. The layer may hand over a deferred call ``(function, *args)``
+            that writes it instead: a clamped cycle makes a record per joint, and most records
+            are counted, not read, so the line is formatted when it is asked for.
 
     A clamped cycle makes one record per joint, inside the control cycle: the record is an
     immutable tuple underneath (built in a third of the time of a slotted class), read through
@@ -84,7 +83,7 @@ class Violation(tuple):
     _FIELDS = ("cycle", "check", "level", "joint", "joint_name", "original", "safe", "reason")
 
     def __new__(cls, cycle: int, check: Check, level: Level, joint: int | None, joint_name: str | None, original: float,
-                safe: float, reason: str | Callable[[], str] | tuple) -> "Violation":
+                safe: float, reason: str | tuple) -> "Violation":
         return tuple.__new__(cls, (cycle, check, level, joint, joint_name, original, safe, reason))
 
     cycle = property(itemgetter(0))
@@ -99,9 +98,7 @@ class Violation(tuple):
     def reason(self) -> str:
         """One readable line."""
         r = tuple.__getitem__(self, 7)
-        if isinstance(r, str):
-            return r
-        return r[0](*r[1:]) if type(r) is tuple else r()
+        return r if isinstance(r, str) else r[0](*r[1:])
 
     def _values(self) -> tuple:
         return (*tuple.__getitem__(self, slice(0, 7)), self.reason)

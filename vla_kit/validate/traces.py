@@ -26,12 +26,12 @@ Compressed; float64 throughout, so the audit sees the same bits the battery judg
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from vla_kit.reports.context import write_text_atomic
 from vla_kit.safety.logfile import envelope_arrays, save_npz_atomic
 from vla_kit.validate.episode import EpisodeTrace
 
@@ -66,10 +66,7 @@ def save_trace(trace: EpisodeTrace, folder: Path, deployment: str) -> Path:
         "description": f"the safety envelope of one safety_validate episode (seed {trace.seed}), for `vla-kit safety audit`",
         "safety": trace.envelope.model_dump(mode="json"),
     }
-    yml = folder / f"{stem}.yaml"
-    tmp = yml.with_name(f".{yml.name}.tmp-{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, yml)
+    write_text_atomic(folder / f"{stem}.yaml", yaml.safe_dump(params, sort_keys=False))
     npz = folder / f"{stem}.npz"
     save_npz_atomic(npz, trace_arrays(trace), compressed=True)
     return npz
