@@ -92,6 +92,33 @@ def test_a_fault_injected_policy_fails_the_gate_even_with_the_layer_on(sim):
     assert [f.check for f in fails] == ["task success"]  # ...but the policy is not fit to deploy
 
 
+def test_a_frozen_camera_is_marked_per_cycle_and_a_stale_frame_reaching_the_arm_is_a_miss(guarded):
+    """The frozen camera's cycles are the ones whose newest frame is older than the loop's limit,
+    inside the frozen window only; no row executed then came from a frame that old. Had the loop
+    queried the policy on the stale frame, the judge counts those cycles as missed."""
+    from dataclasses import replace
+
+    from vla_kit.validate.battery import judge_episode
+
+    frozen = next(r for r in guarded if r.scenario.name == "stale-frames")
+    trace = frozen.trace
+    mask = trace.injected["stale_frame"]
+    assert mask.any() and np.array_equal(mask, trace.camera_age > trace.max_frame_age)
+    window = frozen.scenario.stale_frames
+    cycles = np.flatnonzero(mask)
+    per_step = round(trace.cycles / trace.steps) if trace.steps else 1
+    assert window.start * per_step < cycles[0] and cycles[-1] < (window.start + window.length) * per_step
+    assert not (trace.frame_age[mask] > trace.max_frame_age).any()
+    assert np.isnan(trace.frame_age[mask]).any()  # the loop refused and held at least once
+
+    fooled = trace.frame_age.copy()
+    fooled[mask] = trace.camera_age[mask]  # as if the policy had been fed the frozen frame
+    verdict = judge_episode(replace(trace, frame_age=fooled))
+    assert verdict.detected["stale_frame"] < verdict.injected["stale_frame"]
+    assert verdict.detection_latency["stale_frame"] is None or verdict.detection_latency["stale_frame"] > 0
+    assert "undetected" in verdict.failed_check()
+
+
 def test_a_missed_detection_fails_the_gate(guarded):
     stale = next(r for r in guarded if r.scenario.name == "stale-command")
     v = stale.verdicts[0]

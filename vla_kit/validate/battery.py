@@ -9,8 +9,10 @@ What each episode is judged on (:func:`judge_episode`), independently of the lay
   beyond the robot's own hard limits. Must be 0.
 * **detection** of each injected fault, cycle by cycle: a non-finite command must find the e-stop
   latched; a stale or late command (older than the watchdog timeout) and lost state reads (at
-  the watchdog's count) must find the matching watchdog check; a frozen camera must be refused
-  by the loop. The latency is cycles from the first faulty cycle to the first detection.
+  the watchdog's count) must find the matching watchdog check; while the camera's newest frame
+  is older than the loop's ``max_frame_age`` (a frozen camera), the row the cycle executes must
+  not come from a frame that old when the policy saw it (the loop refused it). The latency is
+  cycles from the first faulty cycle to the first detection.
 * **separation**: cycles where the arm was still driven (not stopping) although a person was
   closer than the protective separation distance ``S_p`` (ISO/TS 15066, of the motion under way
   when the cycle began; the layer's one-cycle reaction is part of ``T_r``) — measured from the
@@ -118,15 +120,13 @@ def judge_episode(trace: EpisodeTrace) -> EpisodeVerdict:
         idx = np.flatnonzero(mask)
         if kind == "non_finite":
             hit = trace.estop[idx]
+        elif kind == "stale_frame":
+            hit = ~(trace.frame_age[idx] > trace.max_frame_age)  # NaN (held, no row) counts as refused
         else:
             check = _DETECTED_BY[kind]
             hit = np.array([check in trace.checks[i] for i in idx])
         injected[kind], detected[kind] = n, int(hit.sum())
         latency[kind] = int(idx[np.argmax(hit)] - idx[0]) if hit.any() else None
-    if trace.stale_frames_seen:
-        injected["stale_frame"] = trace.stale_frames_seen
-        detected["stale_frame"] = trace.stale_frames_refused
-        latency["stale_frame"] = 0 if trace.stale_frames_refused else None
 
     min_d = margin = None
     breaches = 0

@@ -201,12 +201,11 @@ def _level_colourscale() -> list[list]:
 
 def intervention_timelines(results: Sequence[ScenarioResult], max_cells: int = MAX_POINTS):
     """One strip per scenario (its shown episode, :attr:`ScenarioResult.trace`): the safety level of
-    every cycle over time, with a black tick where a fault was injected at the layer.
+    every cycle over time, with a black tick where a fault was injected (at the layer, or a frozen
+    camera at the loop).
 
     Strips of shorter episodes end early (blank); a scenario without a kept trace is a blank strip.
     Above ``max_cells`` cycles, every cell shows the worst level of the cycles it covers.
-    Frozen-camera frames are refused by the loop, not the layer, and have no per-cycle record, so
-    they get no tick.
     """
     import plotly.graph_objects as go
 

@@ -91,7 +91,11 @@ class EpisodeTrace:
         injected: fault kind -> ``(N,)`` bool, the cycles the fault was present at the layer.
         robot_faults: cycles a non-finite command reached the arm (it holds then).
         policy_errors: messages of policy calls that raised.
-        stale_frames_refused / stale_frames_seen: loop-level frame-age checks.
+        max_frame_age: s, the loop's frame-age limit (its camera guard).
+        camera_age: ``(N,)`` s, the age of the newest frame the camera offered when the cycle began
+            (a frozen camera's frame ages; a live one's is 0).
+        frame_age: ``(N,)`` s, the age, when the policy was queried, of the frame behind the row
+            the cycle executed; NaN where the loop held its last target (no row).
     """
 
     seed: int
@@ -120,8 +124,9 @@ class EpisodeTrace:
     injected: dict[str, np.ndarray] = field(default_factory=dict)
     robot_faults: int = 0
     policy_errors: list[str] = field(default_factory=list)
-    stale_frames_seen: int = 0
-    stale_frames_refused: int = 0
+    max_frame_age: float = math.inf
+    camera_age: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    frame_age: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def received(self) -> np.ndarray:
         """The positions the arm actually got, ``(N, 7)``: where a non-finite command arrived, the arm
@@ -138,8 +143,8 @@ class _Recorder:
     def __init__(self) -> None:
         self.rows: dict[str, list] = {k: [] for k in (
             "t", "q_cmd", "q_sent", "q_meas", "level", "intervened", "estop", "checks", "cmd_age", "state_valid",
-            "missed", "human_distance", "human_distance_measured", "protective")}
-        self.injected: dict[str, list[bool]] = {k: [] for k in ("non_finite", "stale", "late", "state_lost")}
+            "missed", "human_distance", "human_distance_measured", "protective", "camera_age", "frame_age")}
+        self.injected: dict[str, list[bool]] = {k: [] for k in ("non_finite", "stale", "late", "state_lost", "stale_frame")}
 
     def add(self, **row: object) -> None:
         for k, v in row.items():
@@ -162,6 +167,8 @@ class _Recorder:
         trace.human_distance = np.asarray(r["human_distance"], dtype=np.float64)
         trace.human_distance_measured = np.asarray(r["human_distance_measured"], dtype=np.float64)
         trace.protective = np.asarray(r["protective"], dtype=np.float64)
+        trace.camera_age = np.asarray(r["camera_age"], dtype=np.float64)
+        trace.frame_age = np.asarray(r["frame_age"], dtype=np.float64)
         trace.injected = {k: np.asarray(v, dtype=bool) for k, v in self.injected.items()}
         return trace
 
@@ -225,7 +232,7 @@ def run_guarded_episode(
     walk = (human or HumanWalk()) if scenario.human else None
     rng = np.random.default_rng([int(seed), 0x5AFE])
     trace = EpisodeTrace(seed=int(seed), colour=env.spec.colour, instruction=instruction, dt=dt, q0=arm.measure(),
-                         envelope=envelope)
+                         envelope=envelope, max_frame_age=float(max_frame_age))
     rec = _Recorder()
     fault = scenario.action_fault
     budget = env.max_steps if max_steps is None else max_steps
@@ -238,6 +245,7 @@ def run_guarded_episode(
     frozen_row: np.ndarray | None = None
     last_row: np.ndarray | None = None
     frame_cache: tuple[np.ndarray, float] | None = None
+    chunk_age = math.nan  # age of the frame the current chunk was computed from, when it was taken
     last_stamp = 0.0
     last_gripper: float | None = 0.0
     latency_fired = False
@@ -256,16 +264,14 @@ def run_guarded_episode(
         elif not rows:
             frame, captured = _frame(env, scenario, step, t, frame_cache, rng)
             age = t - captured
-            if age > max_frame_age:
-                trace.stale_frames_seen += 1
-                trace.stale_frames_refused += 1
-            else:
+            if age <= max_frame_age:  # else refused: no rows, the loop holds and the command ages
                 obs = Observation(images={"front": frame}, instruction=instruction, proprio=env.proprio(), timestamp=captured)
                 try:
                     chunk = policy(obs)
                     if not isinstance(chunk, ActionChunk) or chunk.space is not ActionSpace.EE_DELTA:
                         raise VlaKitError(f"policy returned {type(chunk).__name__}, not an EE_DELTA ActionChunk")
                     rows = [r.copy() for r in chunk.actions[:execute_steps]]
+                    chunk_age = age
                 except (VlaKitError, ValueError) as exc:  # a policy that refuses its input: the loop stalls, safely
                     trace.policy_errors.append(f"step {step}: {exc}")
                     rows = []
@@ -274,6 +280,7 @@ def run_guarded_episode(
                     latency_fired = True
                     stall_steps = max(1, math.ceil(spike.seconds / env.config.control_dt)) - 1
                     late = True
+        captured = None if frame_cache is None else frame_cache[1]  # the camera during this step's cycles
         if frozen_cam is not None and step + 1 >= frozen_cam.start + frozen_cam.length:
             frame_cache = None
 
@@ -288,11 +295,13 @@ def run_guarded_episode(
             targets, gripper = arm.plan(row)
             stamps = t + dt * np.arange(arm.substeps)  # generated as each cycle starts: fresh
             fresh = True
+            row_age = chunk_age
         else:
             targets = np.repeat(prev_sent[None, :], arm.substeps, axis=0)
             gripper = last_gripper
             stamps = np.full(arm.substeps, last_stamp)
             fresh = False
+            row_age = math.nan
         stale = scenario.stale_command
         delayed = stale is not None and stale.start <= step < stale.start + stale.length and fresh
         if delayed:
@@ -323,6 +332,8 @@ def run_guarded_episode(
             rec.injected["stale"].append(delayed and abs(age) > wd.command_timeout)
             rec.injected["late"].append(not fresh and not delayed and abs(age) > wd.command_timeout and late)
             rec.injected["state_lost"].append(lost and layer.missed_reads >= wd.max_missed_state_reads)
+            camera_age = 0.0 if captured is None else t - dt - captured
+            rec.injected["stale_frame"].append(camera_age > max_frame_age)
             dist = dist_meas = sp = math.nan
             if people is not None and sep is not None:
                 # What the layer could know when the cycle began: the person now, the arm where it
@@ -338,7 +349,7 @@ def run_guarded_episode(
             rec.add(t=t, q_cmd=targets[k], q_sent=sent, q_meas=q_meas, level=int(dec.level), intervened=dec.intervened,
                     estop=dec.estop_latched, checks=tuple(dict.fromkeys(r.check.value for r in dec.violations)),
                     cmd_age=age, state_valid=not lost, missed=layer.missed_reads, human_distance=dist, human_distance_measured=dist_meas,
-                    protective=sp)
+                    protective=sp, camera_age=camera_age, frame_age=row_age)
         if fresh:
             last_stamp = float(stamps[-1])
             last_gripper = gripper if math.isfinite(gripper) else last_gripper
