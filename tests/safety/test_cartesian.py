@@ -140,3 +140,24 @@ def test_a_command_outside_the_box_is_reported_by_its_own_excess_not_its_braking
     # A hair towards the wall: inside the box, but its braking path is not cleared.
     assert toward.fraction < 1.0 and toward.failing == [Check.TCP_BOX]
     assert toward.excess_target[Check.TCP_BOX] == 0.0 and toward.path[0] > 0.0
+
+
+def test_in_reject_mode_a_command_refused_for_its_braking_path_names_the_cartesian_limit():
+    """Reject mode, a smooth approach to the box's wall: the first refused command names the box
+    (arm-level, with how far braking might have gone; per joint, held back by it), not stop_distance."""
+    box = {"min": [-1.0, -0.06, 0.0], "max": [1.0, 0.06, 1.2]}
+    layer, env = make_layer({"cartesian": {"tcp_box": box}, "on_violation": "reject"})
+    h = env.period
+
+    def ramp(k):  # 0.3 rad/s of base rotation reached over 0.5 s by a smoothstep: inside every joint limit
+        s = min(k * h / 0.5, 1.0)
+        return lambda last: last + np.eye(7)[0] * 0.3 * s * s * (3 - 2 * s) * h
+
+    run = drive(layer, env, [ramp(k) for k in range(800)], PANDA_HOME)
+    first = next(d for d in run.decisions if d.violations)
+    assert first.intervened and {r.check for r in first.violations} == {Check.TCP_BOX}
+    arm = [r for r in first.violations if r.joint is None]
+    assert len(arm) == 1 and arm[0].original > 0.0 and np.isnan(arm[0].safe)
+    assert arm[0].reason.startswith("tcp_box: braking from the command might have gone ") and arm[0].reason.endswith("rejected: braking this cycle")
+    assert all(r.reason == "held back with the whole arm by tcp_box; rejected: braking this cycle" for r in first.violations if r.joint is not None)
+    assert run.monitor.report.total == 0

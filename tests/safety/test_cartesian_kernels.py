@@ -128,13 +128,21 @@ def test_judging_candidates_is_the_numpy_verdict(pos, vel, acc, dq, scale, reduc
     mem = Memory(q=q, v=0.3 * vel * lim.v_max, a=0.05 * acc * lim.a_max, q_lo=lim.q_min, q_hi=lim.q_max, tcp=PANDA.forward(q).tcp_position)
     plan = plan_limits(lim, h, env.period)
     cand = mem.q + h * mem.v + scale * np.array(dq)
-    good, excess, frames = layer.cartesian.judge(cand, mem, plan, h, reduced=reduced)
+    good, excess, path, frames = layer.cartesian.judge(cand, mem, plan, h, reduced=reduced)
     limit = layer.cartesian.speed_limit(reduced)
     ref, path_gap, speed_gap = _reference_judge(layer, env, cand, mem, plan, h, limit)
     clear = (np.abs(path_gap) > 1e-9) & (np.abs(speed_gap) > 1e-9)  # away from the rounding sliver
     np.testing.assert_array_equal(good[clear], ref[clear])
     np.testing.assert_array_equal(frames, PANDA.forward(cand[0]).frames)
     np.testing.assert_allclose(excess[:, SLOTS.index(Check.TCP_SPEED)], np.maximum(speed_gap, 0.0), rtol=0, atol=1e-9)
+    # The braking-path shortfall: one slot at most, only for a refused candidate whose pose is inside.
+    pose = np.delete(excess, SLOTS.index(Check.TCP_SPEED), axis=1)
+    crossed = path.max(axis=1) > 0.0
+    assert ((path > 0.0).sum(axis=1) <= 1).all() and not good[crossed].any() and (pose[crossed] <= 1e-12).all()
+    linear = crossed & (path.argmax(axis=1) != SLOTS.index(Check.TOOL_CONE))
+    np.testing.assert_allclose(path.max(axis=1)[linear], path_gap[linear], rtol=0, atol=1e-9)
+    inside = clear & (pose.max(axis=1) <= 0.0) & (path_gap > 0.0)
+    assert crossed[inside].all()
 
 
 @settings(max_examples=300, deadline=None)

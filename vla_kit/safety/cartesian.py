@@ -146,19 +146,23 @@ class CartesianGuard:
                 self._radii, self._levers, self._min_distance, self._cone, math.nan if limit is None else limit, allowance,
                 bool(mem.allowance), mem.tcp if mem.tcp is not None else _ORIGIN)
 
-    def judge(self, cand: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *, reduced: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def judge(self, cand: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *,
+              reduced: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Judge candidate commands ``(K, n)``: each must be one every joint can stop from, with
         every Cartesian check met at it and along its braking path (see the module docstring).
 
         Returns:
-            ``(good (K,), excess (K, len(SLOTS)), frames)``: ``frames`` ``(dof + 2, 4, 4)`` is the
-            forward kinematics of the first candidate.
+            ``(good (K,), excess (K, len(SLOTS)), path (K, len(SLOTS)), frames)``: ``excess`` at
+            each candidate; ``path``: how far beyond a limit braking from a candidate whose pose is
+            inside every limit might go, in the slot of the limit it may cross (0 elsewhere);
+            ``frames`` ``(dof + 2, 4, 4)`` is the forward kinematics of the first candidate.
         """
         good = np.empty(cand.shape[0], dtype=bool)
         excess = np.empty((cand.shape[0], len(SLOTS)))
+        path = np.empty((cand.shape[0], len(SLOTS)))
         frames = np.empty(self.frame_shape)
-        judge_batch(cand, *self.kernel_args(mem, plan, h, reduced), good, excess, frames)
-        return good, excess, frames
+        judge_batch(cand, *self.kernel_args(mem, plan, h, reduced), good, excess, path, frames)
+        return good, excess, path, frames
 
     def pick(self, excess: np.ndarray) -> list[tuple[float, ...]]:
         """Rows of slot excess ``(R, len(SLOTS))`` as tuples of this envelope's checks' values, in ``checks`` order."""

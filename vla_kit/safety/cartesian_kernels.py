@@ -313,20 +313,26 @@ def _judge(c, ctx, path, excess, frames, scratch) -> bool:  # noqa: ANN001
 
 @njit(types.void(_RO2, _RO1, _RO1, _RO1, _RO2, types.float64, types.float64, _RO3, _RO3, _RO3, _RO2, _RO2, _RO2, _RO2, _RO1, _RO1,
                  types.float64, types.float64, types.float64, _RO1, types.boolean, _RO1, types.boolean[::1], types.float64[:, ::1],
-                 types.float64[:, :, ::1]), cache=True)
+                 types.float64[:, ::1], types.float64[:, :, ::1]), cache=True)
 def judge_batch(cand: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray, plan: np.ndarray, pos_tol: float, h: float,
                 fk_c: np.ndarray, fk_s: np.ndarray, fk_k: np.ndarray, tool: np.ndarray, lin: np.ndarray, spheres: np.ndarray,
                 boxes: np.ndarray, radii: np.ndarray, levers: np.ndarray, min_distance: float, cone: float, limit: float,
                 allowance: np.ndarray, recovering: bool, p_prev: np.ndarray, good: np.ndarray, excess: np.ndarray,
-                frames: np.ndarray) -> None:
-    """Judge candidates ``cand`` ``(K, n)``: ``good[k]``, ``excess[k]`` (slots); ``frames`` gets the
-    forward kinematics of the first candidate."""
+                path: np.ndarray, frames: np.ndarray) -> None:
+    """Judge candidates ``cand`` ``(K, n)``: ``good[k]``, ``excess[k]`` (slots, at the candidate);
+    ``path[k]``: how far beyond a pose limit the braking path from the candidate may go by the
+    lever-arm bound when that is what refused it (one slot at most, 0 elsewhere); ``frames`` gets
+    the forward kinematics of the first candidate."""
     scratch = np.empty_like(frames)
     spare = np.empty_like(frames)
     ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
            allowance, recovering, p_prev, np.empty((3, mq.shape[0])), np.empty(_POSE_WORK))  # + scratch: judging allocates nothing
+    pose_work = ctx[-1]
+    path[:, :] = 0.0
     for k in range(cand.shape[0]):
         good[k] = _judge(cand[k], ctx, True, excess[k], frames if k == 0 else spare, scratch)
+        if pose_work[12] >= 0.0:
+            path[k, int(pose_work[12])] = pose_work[13]
 
 
 @njit(cache=True)

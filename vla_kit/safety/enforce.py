@@ -12,6 +12,7 @@ operations, bit for bit (tested) — which stay the reference (and the slow path
 from __future__ import annotations
 
 import copy
+import math
 from itertools import repeat
 from typing import Callable
 
@@ -151,7 +152,7 @@ class JointEnforcer:
         """Pass an in-limit command through untouched (same object); clamp or reject anything else.
 
         ``make`` builds the cycle's records; the per-joint ones are built directly, for ``cycle``."""
-        cart, cart_checks = self.cartesian, []
+        cart, cart_checks, refused = self.cartesian, [], None
         direct_all, v, a = self.measure(q_cmd, mem, h)
         direct_ok = stop_ok = None
         if direct_all:
@@ -163,11 +164,12 @@ class JointEnforcer:
                 near = bool(_count(self._buf[3:5] >= self._caution))
                 if not cart.enabled:
                     return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, None)
-                good, excess, frames = cart.judge(q_cmd[None, :], mem, plan, h, reduced=reduced)
+                good, excess, path, frames = cart.judge(q_cmd[None, :], mem, plan, h, reduced=reduced)
                 if good[0]:
                     near = near or self._tcp_near(frames[-1, :3, 3], mem, h, cart.speed_limit(reduced))
                     return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, frames)
-                cart_checks = [c for c, x in zip(cart.checks, cart.pick(excess)[0]) if x > 0.0] or [Check.STOP_DISTANCE]
+                refused = [(c, x, p) for c, x, p in zip(cart.checks, *cart.pick(np.vstack([excess, path]))) if x > 0.0 or p > 0.0]
+                cart_checks = [c for c, _, _ in refused] or [Check.STOP_DISTANCE]
             direct_ok, stop_ok = self._all, self._all if stop_ok is None else stop_ok
         else:
             direct_ok, stop_ok = self.joints_ok(), self._all
@@ -181,7 +183,10 @@ class JointEnforcer:
         frames = None
         if code != CLAMP_EXACT:
             v_out = a_out = None  # verify() measures what is sent
-        if cart.enabled and code != CLAMP_REJECTED:
+        if code == CLAMP_REJECTED:
+            for c, x, p in refused or ():  # what the whole-arm check saw at the command; braking is what is sent
+                recs.append(make(c, Level.WARNING, None, max(x, p), math.nan, (_rejected_reason, c, x, p)))
+        elif cart.enabled:
             out = furthest_cartesian(cart, q_fb, q_out, mem, plan, h, reduced=reduced, hint=self._fraction)
             if code != CLAMP_EXACT or out.fraction != 1.0:  # a clip that passes as it is leaves the hint alone
                 self._fraction = out.fraction
@@ -275,6 +280,14 @@ def _joint_reason(k: int, measure: float, limit: float, broken: int, mode: str, 
     if others:
         reason += f" (also {', '.join(others)})"
     return reason + mode
+
+
+def _rejected_reason(check: Check, excess: float, path: float) -> str:
+    """The line for a Cartesian check that rejected the command (reject mode): the command is
+    ``excess`` beyond it, or braking from it might have gone ``path`` beyond it."""
+    unit = "rad" if check is Check.TOOL_CONE else "m/s" if check is Check.TCP_SPEED else "m"
+    why = f"braking from the command might have gone {path:.3g} {unit} beyond it" if path > 0.0 else f"the command is {excess:.3g} {unit} beyond it"
+    return f"{check.value}: {why}; rejected: braking this cycle"
 
 
 def _held_reason(check: Check, fraction: float, path: float = 0.0) -> str:
