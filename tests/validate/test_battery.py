@@ -133,6 +133,27 @@ def test_a_missed_detection_fails_the_gate(guarded):
         stale.verdicts[0] = v
 
 
+def test_an_episode_that_caught_a_fault_late_is_listed_as_failed_under_the_gate(guarded):
+    """Detected, but two cycles after it began: the gate fails the scenario on latency, and the
+    episode itself says so (its `failed` field and the report's list), not only the gate."""
+    from dataclasses import replace
+
+    from vla_kit.validate.battery import ScenarioResult
+
+    stale = next(r for r in guarded if r.scenario.name == "stale-command")
+    late = replace(stale.verdicts[0], detection_latency={**stale.verdicts[0].detection_latency, "stale": 2})
+    assert late.failed_check() == ""  # without a gate, latency is the gate's business
+    assert late.failed_check(Gate()) == "stale caught 2 cycles after it began (gate: 1)"
+    assert late.failed_check(Gate(max_detection_latency_cycles=None)) == ""
+    result = ScenarioResult(stale.scenario, [], gate=Gate())
+    result.keep(stale.trace, stale.verdicts[0])
+    result.keep(stale.trace, late)
+    assert [f.check for f in check_gate([result], Gate())] == ["detection latency (cycles)"]
+    assert [v.row(result.gate)["failed"] for v in result.verdicts] == [None, "stale caught 2 cycles after it began (gate: 1)"]
+    nan = replace(stale.verdicts[0], detection_latency={"non_finite": 1})
+    assert nan.failed_check(Gate()) == "" and "non_finite caught 1 cycles" in nan.failed_check(Gate(max_estop_latency_cycles=0))
+
+
 def test_every_episode_is_written_and_the_audit_command_finds_what_the_battery_counted(sim, tmp_path, capsys):
     """With the layer bypassed, each episode's file and envelope reproduce, through `vla-kit safety
     audit`, the envelope violations the battery counted (the obstacle's own keep-out sphere included);

@@ -67,22 +67,30 @@ class EpisodeVerdict:
     separation_breaches: int
     policy_errors: int
 
-    def failed_check(self) -> str:
-        """What this episode got wrong on its own ('' when nothing): violations, missed faults or
-        separation breaches, the checks the gate counts per episode."""
+    def failed_check(self, gate: Gate | None = None) -> str:
+        """What this episode got wrong on its own ('' when nothing): violations, missed faults,
+        faults caught later than ``gate`` allows (with a gate) or separation breaches — the checks
+        the gate counts per episode."""
         if self.violations:
             return f"{self.violations} violation(s)"
         missed = sum(self.injected.values()) - sum(self.detected.values())
         if missed:
             return f"{missed} faulty cycle(s) undetected"
+        if gate is not None:
+            for kind, lat in self.detection_latency.items():
+                limit = gate.max_estop_latency_cycles if kind == "non_finite" else gate.max_detection_latency_cycles
+                if kind == "non_finite" and gate.max_detection_latency_cycles is not None:
+                    limit = min(limit, gate.max_detection_latency_cycles)
+                if lat is not None and limit is not None and lat > limit:
+                    return f"{kind} caught {lat} cycles after it began (gate: {limit})"
         if self.separation_breaches:
             return f"{self.separation_breaches} separation breach(es)"
         return ""
 
-    def row(self) -> dict:
-        """The episode's line in ``metrics.json``."""
+    def row(self, gate: Gate | None = None) -> dict:
+        """The episode's line in ``metrics.json`` (``failed``: :meth:`failed_check` under ``gate``)."""
         return {"seed": self.seed, "success": self.success, "cycles": self.cycles, "interventions": self.interventions,
-                "estop": self.estop, "violations": self.violations, "failed": self.failed_check() or None}
+                "estop": self.estop, "violations": self.violations, "failed": self.failed_check(gate) or None}
 
 
 def judge_episode(trace: EpisodeTrace) -> EpisodeVerdict:
@@ -160,13 +168,18 @@ class ScenarioResult:
     verdicts: list[EpisodeVerdict]
     trace: EpisodeTrace | None = None  # the episode the report shows: the first that failed a check, else the first
     traces: dict[int, str] = field(default_factory=dict)  # seed -> the episode's file, relative to the trace folder (when written)
+    gate: Gate | None = None  # what an episode fails on its own also counts faults caught later than it allows
 
     def keep(self, trace: EpisodeTrace, verdict: EpisodeVerdict) -> None:
         """Add an episode's verdict; its trace becomes :attr:`trace` if it is the first episode, or
         the first to fail a check."""
         self.verdicts.append(verdict)
-        if self.trace is None or (verdict.failed_check() and not self.verdicts[self._shown_index()].failed_check()):
+        if self.trace is None or (self.failed(verdict) and not self.failed(self.verdicts[self._shown_index()])):
             self.trace = trace
+
+    def failed(self, verdict: EpisodeVerdict) -> str:
+        """What ``verdict`` (one of this scenario's episodes) failed on its own, under :attr:`gate`."""
+        return verdict.failed_check(self.gate)
 
     def _shown_index(self) -> int:
         return next(i for i, v in enumerate(self.verdicts) if self.trace is not None and v.seed == self.trace.seed)
@@ -177,7 +190,7 @@ class ScenarioResult:
         if self.trace is None:
             return "no episode"
         k = self._shown_index()
-        why = self.verdicts[k].failed_check()
+        why = self.failed(self.verdicts[k])
         return f"episode {k + 1}/{self.episodes}, seed {self.trace.seed}" + (f": {why}" if why else "")
 
     @property
@@ -353,6 +366,7 @@ def run_battery(
     env: TabletopEnv | None = None,
     trace_dir: Path | None = None,
     deployment: str = "safety-validate",
+    gate: Gate | None = None,
 ) -> list[ScenarioResult]:
     """Every scenario for ``config.episodes`` episodes (the same seeds for every scenario).
 
@@ -367,6 +381,9 @@ def run_battery(
         trace_dir: write every episode there, ``<scenario>/seed-<seed>.npz`` and its envelope
             (:mod:`vla_kit.validate.traces`); ``None``: keep only the one each report shows.
         deployment: the ``deployment`` key of the envelope files written there.
+        gate: the gate the results will be checked against: an episode that caught a fault later
+            than it allows counts as failed (for the episode shown and listed); ``None``: latency
+            is left to :func:`check_gate`.
     """
     sim_env = sim_envelope(envelope)
     results: list[ScenarioResult] = []
@@ -377,7 +394,7 @@ def run_battery(
         for scenario in scenarios:
             if config.policy_fault is not None and scenario.action_fault is None:
                 scenario = replace(scenario, action_fault=config.policy_fault)
-            res = ScenarioResult(scenario, [])
+            res = ScenarioResult(scenario, [], gate=gate)
             for e in range(config.episodes):
                 trace = run_guarded_episode(env, policy, sim_env, scenario, seed=config.seed + e, task=config.task,
                                             execute_steps=config.execute_steps, max_frame_age=config.max_frame_age,

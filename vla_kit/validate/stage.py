@@ -46,7 +46,7 @@ class ValidationResult:
             "policy_fault": None if self.config.policy_fault is None else self.config.policy_fault.kind,
             "policy": self.policy,
             "scenario_results": self.rows(),
-            "episode_results": [{"scenario": r.scenario.name, **v.row(), "trace": r.traces.get(v.seed)}
+            "episode_results": [{"scenario": r.scenario.name, **v.row(r.gate), "trace": r.traces.get(v.seed)}
                                 for r in self.results for v in r.verdicts],
         })
         return out
@@ -64,14 +64,14 @@ class ValidationResult:
 
 def traces_note(result: ValidationResult, trace_dir: Path | None) -> str:
     """Markdown: where the episode files are, how to audit one, and whether any episode failed."""
-    failed = sum(bool(v.failed_check()) for r in result.results for v in r.verdicts)
+    failed = sum(bool(r.failed(v)) for r in result.results for v in r.verdicts)
     verdict = (f"**{failed} episode(s) failed a check**, listed below." if failed
-               else "No episode failed a check (violations, undetected faults, separation breaches).")
+               else "No episode failed a check (violations, undetected or late-caught faults, separation breaches).")
     files = [rel for r in result.results for rel in r.traces.values()]
     if trace_dir is None or not files:
         return verdict + " Episode files were not written (`safety_validate.save_traces: false`)."
     size = sum((Path(trace_dir) / rel).stat().st_size for rel in files)
-    failing = [r.traces[v.seed] for r in result.results for v in r.verdicts if v.failed_check() and v.seed in r.traces]
+    failing = [r.traces[v.seed] for r in result.results for v in r.verdicts if r.failed(v) and v.seed in r.traces]
     stem = "artifacts/traces/" + (failing or files)[0].removesuffix(".npz")  # the example: a failed episode when there is one
     return (f"{len(files)} episode files in `artifacts/traces/<scenario>/seed-<seed>.npz` ({size / 2**20:.1f} MiB), each with "
             f"its envelope as a params file. Audit one again from the run folder:\n\n"
@@ -82,9 +82,9 @@ def failed_episodes(result: ValidationResult):
     """The episodes that failed a check on their own (scenario, seed, what failed, file), or ``None``."""
     import pandas as pd
 
-    rows = [{"scenario": r.scenario.name, "seed": str(v.seed), "failed": v.failed_check(), "success": v.success,  # a seed is a name, not a quantity
+    rows = [{"scenario": r.scenario.name, "seed": str(v.seed), "failed": r.failed(v), "success": v.success,  # a seed is a name, not a quantity
              "interventions": v.interventions, "trace": r.traces.get(v.seed, "—")}
-            for r in result.results for v in r.verdicts if v.failed_check()]
+            for r in result.results for v in r.verdicts if r.failed(v)]
     return pd.DataFrame(rows) if rows else None
 
 
@@ -174,9 +174,9 @@ def run_safety_validate(
                            start_jitter=sim["start_jitter"], execute_steps=execute_steps, max_frame_age=max_frame_age,
                            smoothing=smoothing, policy_fault=fault)
     chosen = select_scenarios(scenarios)
-    results = run_battery(policy.predict, envelope, chosen, config, progress=progress,
-                          trace_dir=None if trace_dir is None else Path(trace_dir), deployment=deployment)
     gate = gate or Gate()
+    results = run_battery(policy.predict, envelope, chosen, config, progress=progress,
+                          trace_dir=None if trace_dir is None else Path(trace_dir), deployment=deployment, gate=gate)
     return ValidationResult(results, check_gate(results, gate), gate, config, _description(folder, spec))
 
 
