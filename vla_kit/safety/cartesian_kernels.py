@@ -113,7 +113,15 @@ def _clearance(frames, radii, spheres, boxes, knots) -> float:  # noqa: ANN001
             gap = _point_segment(spheres[o, 0], spheres[o, 1], spheres[o, 2], a[0], a[1], a[2], b[0], b[1], b[2]) - spheres[o, 3] - radii[s]
             best = _min(best, gap)
         for o in range(boxes.shape[0]):
-            best = _min(best, _segment_box(a, b, boxes[o, :3], boxes[o, 3:], knots) - radii[s])
+            # The gap between the segment's bounding box and the obstacle bounds its distance from
+            # below: a pair that cannot beat the best so far is skipped (the minimum is unchanged).
+            sq = 0.0
+            for k in range(3):
+                g = _max(boxes[o, k] - _max(a[k], b[k]), _min(a[k], b[k]) - boxes[o, 3 + k])
+                if g > 0.0:
+                    sq += g * g
+            if not math.sqrt(sq) - radii[s] >= best:  # (NaN goes the exact way, as before)
+                best = _min(best, _segment_box(a, b, boxes[o, :3], boxes[o, 3:], knots) - radii[s])
     return best
 
 
