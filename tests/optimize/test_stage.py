@@ -419,6 +419,21 @@ def test_a_winning_baseline_is_published_as_the_input_artifact(worker, parent, d
     assert sha256_file(result.selected_dir / CHECKSUMS_FILE) == stage.parent_sha256(parent)
 
 
+def test_a_backend_only_winner_is_published_recording_the_backend_it_was_measured_on(worker, parent, dataset, tmp_path, monkeypatch):
+    """``{steps: [], backend: torch-compile}`` wins: the selection is the input's files as a child
+    that records ``torch-compile`` (lineage step ``backend``), so what loads it runs what won."""
+    monkeypatch.setattr(get_backend("torch-compile"), "unavailable", staticmethod(lambda: None))
+    worker.plan = {stage.BASELINE: Measured(latency_ms=4.0), "compiled": Measured(latency_ms=2.0)}
+    result = optimize(parent, dataset, tmp_path, [{"name": "compiled", "steps": [], "backend": "torch-compile"}])
+    assert result.selected == "compiled" and worker.load_options["compiled"]["backend"] == "torch-compile"
+    spec = verify_artifact(result.selected_dir)
+    assert spec.backend == "torch-compile"
+    (step,) = spec.lineage
+    assert (step.technique, step.options, step.parent_sha256) == ("backend", {"backend": "torch-compile"}, stage.parent_sha256(parent))
+    assert (result.selected_dir / WEIGHTS_FILE).read_bytes() == (parent / WEIGHTS_FILE).read_bytes()
+    assert spec.model == verify_artifact(parent).model
+
+
 def test_a_baseline_that_cannot_be_measured_selects_nothing(worker, parent, dataset, tmp_path):
     worker.plan = {stage.BASELINE: Measured(error="RuntimeError: out of memory"), "a": Measured(latency_ms=2.0)}
     try:

@@ -35,10 +35,10 @@ from vla_kit.optimize.judge import (
 )
 from vla_kit.optimize.select import Budgets, explain_selection, select_candidate
 from vla_kit.optimize.techniques import OptimizeContext, Step, build_chain, chain_key, get_technique, parse_step
-from vla_kit.policy.artifact import CHECKSUMS_FILE, resolve_artifact_dir, sha256_file, verify_artifact
+from vla_kit.policy.artifact import CHECKSUMS_FILE, POLICY_FILE, resolve_artifact_dir, sha256_file, verify_artifact, write_artifact
 from vla_kit.policy.backends import get_backend
 from vla_kit.policy.load import thread_options
-from vla_kit.policy.spec import PolicySpec
+from vla_kit.policy.spec import LineageStep, PolicySpec
 from vla_kit.sim.dataset import Dataset, GenerationParams, split_episodes
 from vla_kit.types import Observation
 
@@ -316,12 +316,34 @@ def run_optimize(
     explanation = explain_selection(rows, selected, reasons, budgets)
     out_dir = None
     if selected is not None and selected_dir is not None:
-        out_dir = _publish(artifacts.get(selected, source), Path(selected_dir), parent=source)
+        won = next(r for r in rows if r["name"] == selected)
+        out_dir = _publish(artifacts.get(selected, source), Path(selected_dir), backend=won["backend"])
     return OptimizeResult(rows, samples, errors, selected, reasons, explanation, out_dir, judge)
 
 
-def _publish(folder: Path, target: Path, *, parent: Path) -> Path:
-    """Copy the winner to ``target`` (temp + rename) and verify it there."""
+def _publish(folder: Path, target: Path, *, backend: str) -> Path:
+    """Copy the winner to ``target`` (temp + rename) and verify it there.
+
+    A winner measured on another backend than its artifact records (a backend-only candidate such
+    as ``{steps: [], backend: torch-compile}``) is published as a child of it that records that
+    backend, with a lineage step ``backend`` naming its parent, so whatever loads the selection
+    (safety_validate, deploy) runs what was measured.
+    """
+    spec = verify_artifact(folder)
+    if backend and backend != spec.backend:
+        entry = LineageStep(technique="backend", options={"backend": backend}, parent_sha256=sha256_file(folder / CHECKSUMS_FILE))
+        child = PolicySpec.model_validate({**spec.model_dump(), "backend": backend, "lineage": [*spec.lineage, entry]})
+
+        def copy_files(into: Path) -> None:
+            for path in sorted(folder.rglob("*")):
+                rel = path.relative_to(folder)
+                if path.is_file() and rel.as_posix() not in (POLICY_FILE, CHECKSUMS_FILE):
+                    (into / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, into / rel)
+
+        write_artifact(target, child, copy_files, overwrite=True)  # atomic itself
+        verify_artifact(target)
+        return target
     tmp = target.with_name(f".{target.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(folder, tmp)

@@ -110,6 +110,11 @@ def describe_policy(policy_dir: str | Path) -> dict[str, Any]:
     return _description(folder, verify_artifact(folder))
 
 
+def _step(step: Any) -> str:
+    """A lineage step in words: its technique, or ``run on <backend>`` for a backend-only selection."""
+    return f"run on {step.options.get('backend')}" if step.technique == "backend" else step.technique
+
+
 def _description(folder: Path, spec: Any) -> dict[str, Any]:
     from vla_kit.policy.artifact import CHECKSUMS_FILE, sha256_file
 
@@ -117,7 +122,7 @@ def _description(folder: Path, spec: Any) -> dict[str, Any]:
         "artifact": str(folder),
         "backend": spec.backend,
         "preset": spec.preset,
-        "lineage": " -> ".join(["trained", *(step.technique for step in spec.lineage)]),
+        "lineage": " -> ".join(["trained", *(_step(step) for step in spec.lineage)]),
         "checksums_sha256": sha256_file(folder / CHECKSUMS_FILE),
         "parent_sha256": spec.lineage[0].parent_sha256 if spec.lineage else None,
     }
