@@ -178,3 +178,17 @@ def test_the_search_keeps_a_point_that_passes_on_the_segment(pos, vel, speed, dq
         assert judge(out.q)
         np.testing.assert_array_equal(out.q, q_fb + out.fraction * (q_j - q_fb))
     assert set(out.excess_target) == set(layer.cartesian.checks)
+
+
+def test_a_non_finite_frame_never_clears_an_obstacle():
+    """A capsule with a NaN end must not be skipped by the bounding-box shortcut: the clearance is
+    NaN (refused), as the exact distance gives, never the gap of the other capsules."""
+    from vla_kit.safety.cartesian_kernels import _clearance
+
+    frames = np.zeros((3, 4, 4))
+    frames[:, :3, 3] = [[0.5, 1.5, 1.5], [0.9, 1.5, 1.5], [0.5, np.nan, 1.5]]
+    box = np.array([[1.0, 1.0, 1.0, 2.0, 2.0, 2.0]])
+    got = _clearance(frames, np.array([0.05, 0.01]), np.zeros((0, 4)), box, np.empty(8))
+    assert math.isnan(got)
+    frames[2, 1, 3] = 1.5  # finite again: the real gap, 0.1 m from the box less the first capsule's radius
+    assert abs(_clearance(frames, np.array([0.05, 0.01]), np.zeros((0, 4)), box, np.empty(8)) - 0.05) < 1e-12

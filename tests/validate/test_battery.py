@@ -151,7 +151,7 @@ def test_an_episode_that_caught_a_fault_late_is_listed_as_failed_under_the_gate(
     assert [f.check for f in check_gate([result], Gate())] == ["detection latency (cycles)"]
     assert [v.row(result.gate)["failed"] for v in result.verdicts] == [None, "stale caught 2 cycles after it began (gate: 1)"]
     nan = replace(stale.verdicts[0], detection_latency={"non_finite": 1})
-    assert nan.failed_check(Gate()) == "" and "non_finite caught 1 cycles" in nan.failed_check(Gate(max_estop_latency_cycles=0))
+    assert nan.failed_check(Gate()) == "" and "non_finite caught 1 cycle after" in nan.failed_check(Gate(max_estop_latency_cycles=0))
 
 
 def test_every_episode_is_written_and_the_audit_command_finds_what_the_battery_counted(sim, tmp_path, capsys):

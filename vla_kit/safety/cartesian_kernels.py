@@ -118,9 +118,9 @@ def _clearance(frames, radii, spheres, boxes, knots) -> float:  # noqa: ANN001
             sq = 0.0
             for k in range(3):
                 g = _max(boxes[o, k] - _max(a[k], b[k]), _min(a[k], b[k]) - boxes[o, 3 + k])
-                if g > 0.0:
+                if not g <= 0.0:  # NaN included: it makes the bound NaN, and a NaN bound goes the exact way
                     sq += g * g
-            if not math.sqrt(sq) - radii[s] >= best:  # (NaN goes the exact way, as before)
+            if not math.sqrt(sq) - radii[s] >= best:
                 best = _min(best, _segment_box(a, b, boxes[o, :3], boxes[o, 3:], knots) - radii[s])
     return best
 

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from vla_kit.safety.cartesian import CartesianGuard
+from vla_kit.safety.cartesian_kernels import SLACK
 from vla_kit.safety.checks import PlanLimits, stop_feasible
 from vla_kit.safety.envelope import Envelope, OnViolation
 from vla_kit.safety.kernels import (BLAME_HELD, BLAME_STOP, CLAMP_EXACT, CLAMP_REJECTED, blame_rows, braking_step, cheap_stop_joints,
@@ -168,8 +169,11 @@ class JointEnforcer:
                 if good[0]:
                     near = near or self._tcp_near(frames[-1, :3, 3], mem, h, cart.speed_limit(reduced))
                     return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, frames)
-                refused = [(c, x, p) for c, x, p in zip(cart.checks, *cart.pick(np.vstack([excess, path]))) if x > 0.0 or p > 0.0]
-                cart_checks = [c for c, _, _ in refused] or [Check.STOP_DISTANCE]
+                if self.reject:  # the records name what refused it (clamping searches and names them itself)
+                    slack = mem.allowance.get
+                    refused = [(c, x, p) for c, x, p in zip(cart.checks, *cart.pick(np.vstack([excess, path])))
+                               if x > slack(c, 0.0) + SLACK or p > 0.0]
+                    cart_checks = [c for c, _, _ in refused] or [Check.STOP_DISTANCE]
             direct_ok, stop_ok = self._all, self._all if stop_ok is None else stop_ok
         else:
             direct_ok, stop_ok = self.joints_ok(), self._all

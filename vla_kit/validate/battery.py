@@ -11,7 +11,8 @@ What each episode is judged on (:func:`judge_episode`), independently of the lay
   latched; a stale or late command (older than the watchdog timeout) and lost state reads (at
   the watchdog's count) must find the matching watchdog check; while the camera's newest frame
   is older than the loop's ``max_frame_age`` (a frozen camera), the row the cycle executes must
-  not come from a frame that old when the policy saw it (the loop refused it). The latency is
+  not come from a frame that old when the policy saw it (the loop refused it: a cycle still
+  running rows of a chunk from before the freeze counts as kept clear of it). The latency is
   cycles from the first faulty cycle to the first detection.
 * **separation**: cycles where the arm was still driven (not stopping) although a person was
   closer than the protective separation distance ``S_p`` (ISO/TS 15066, of the motion under way
@@ -82,7 +83,7 @@ class EpisodeVerdict:
                 if kind == "non_finite" and gate.max_detection_latency_cycles is not None:
                     limit = min(limit, gate.max_detection_latency_cycles)
                 if lat is not None and limit is not None and lat > limit:
-                    return f"{kind} caught {lat} cycles after it began (gate: {limit})"
+                    return f"{kind} caught {lat} cycle{'' if lat == 1 else 's'} after it began (gate: {limit})"
         if self.separation_breaches:
             return f"{self.separation_breaches} separation breach(es)"
         return ""

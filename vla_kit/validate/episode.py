@@ -88,7 +88,8 @@ class EpisodeTrace:
         human_distance, protective: ``(N,)`` m, NaN without a person: from the pose last sent (what
             the layer knows) and the protective separation distance ``S_p`` of the motion under way.
         human_distance_measured: ``(N,)`` m, the same from the measured pose.
-        injected: fault kind -> ``(N,)`` bool, the cycles the fault was present at the layer.
+        injected: fault kind -> ``(N,)`` bool, the cycles the fault was present at the layer
+            (``stale_frame``: at the loop, the camera's newest frame older than ``max_frame_age``).
         robot_faults: cycles a non-finite command reached the arm (it holds then).
         policy_errors: messages of policy calls that raised.
         max_frame_age: s, the loop's frame-age limit (its camera guard).
@@ -244,8 +245,8 @@ def run_guarded_episode(
     stall_steps = 0  # control steps the command stream stalls (a late policy)
     frozen_row: np.ndarray | None = None
     last_row: np.ndarray | None = None
-    frame_cache: tuple[np.ndarray, float] | None = None
-    chunk_age = math.nan  # age of the frame the current chunk was computed from, when it was taken
+    frame_cache: tuple[np.ndarray, float, int] | None = None  # a frozen camera's frame, its timestamp and capture cycle
+    chunk_age = math.nan  # age of the frame the current chunk was computed from, when the policy got it
     last_stamp = 0.0
     last_gripper: float | None = 0.0
     latency_fired = False
@@ -256,22 +257,23 @@ def run_guarded_episode(
         # ---- the policy side: a fresh chunk when the current one is used up
         late = False
         frozen_cam = scenario.stale_frames
+        now = len(rec.rows["t"])  # cycles so far: this step's first cycle (the loop's clock; t = now * dt)
         if frozen_cam is not None and step == frozen_cam.start:
-            frame_cache = _frame(env, scenario, step, t, None, rng)  # the camera freezes on this frame
+            frame_cache = _frame(env, scenario, t, now, None, rng)  # the camera freezes on this frame
         if stall_steps > 0:
             stall_steps -= 1
             late = True
         elif not rows:
-            frame, captured = _frame(env, scenario, step, t, frame_cache, rng)
-            age = t - captured
+            frame, stamp, shot = _frame(env, scenario, t, now, frame_cache, rng)
+            age = (now - shot) * dt  # counted in cycles, as the per-cycle camera age below: the same float at the limit
             if age <= max_frame_age:  # else refused: no rows, the loop holds and the command ages
-                obs = Observation(images={"front": frame}, instruction=instruction, proprio=env.proprio(), timestamp=captured)
+                obs = Observation(images={"front": frame}, instruction=instruction, proprio=env.proprio(), timestamp=stamp)
                 try:
                     chunk = policy(obs)
                     if not isinstance(chunk, ActionChunk) or chunk.space is not ActionSpace.EE_DELTA:
                         raise VlaKitError(f"policy returned {type(chunk).__name__}, not an EE_DELTA ActionChunk")
                     rows = [r.copy() for r in chunk.actions[:execute_steps]]
-                    chunk_age = age
+                    chunk_age = (now - shot) * dt  # of the frame the policy was given
                 except (VlaKitError, ValueError) as exc:  # a policy that refuses its input: the loop stalls, safely
                     trace.policy_errors.append(f"step {step}: {exc}")
                     rows = []
@@ -280,7 +282,7 @@ def run_guarded_episode(
                     latency_fired = True
                     stall_steps = max(1, math.ceil(spike.seconds / env.config.control_dt)) - 1
                     late = True
-        captured = None if frame_cache is None else frame_cache[1]  # the camera during this step's cycles
+        frozen_since = None if frame_cache is None else frame_cache[2]  # the camera during this step's cycles
         if frozen_cam is not None and step + 1 >= frozen_cam.start + frozen_cam.length:
             frame_cache = None
 
@@ -332,7 +334,7 @@ def run_guarded_episode(
             rec.injected["stale"].append(delayed and abs(age) > wd.command_timeout)
             rec.injected["late"].append(not fresh and not delayed and abs(age) > wd.command_timeout and late)
             rec.injected["state_lost"].append(lost and layer.missed_reads >= wd.max_missed_state_reads)
-            camera_age = 0.0 if captured is None else t - dt - captured
+            camera_age = 0.0 if frozen_since is None else (cycle - frozen_since) * dt
             rec.injected["stale_frame"].append(camera_age > max_frame_age)
             dist = dist_meas = sp = math.nan
             if people is not None and sep is not None:
@@ -397,15 +399,16 @@ class Smoother:
         return out
 
 
-def _frame(env: TabletopEnv, scenario: Scenario, step: int, t: float, cache: tuple[np.ndarray, float] | None,
-           rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """The camera frame the loop receives now and its capture time (a frozen camera repeats an old one)."""
+def _frame(env: TabletopEnv, scenario: Scenario, t: float, cycle: int, cache: tuple[np.ndarray, float, int] | None,
+           rng: np.random.Generator) -> tuple[np.ndarray, float, int]:
+    """The camera frame the loop receives now, its timestamp and capture cycle (a frozen camera
+    repeats an old one)."""
     if cache is not None:
         return cache
     frame = env.scene.render_front()
     if scenario.image is not None:
         frame = perturb_image(scenario.image, frame, rng)
-    return frame, t
+    return frame, t, cycle
 
 
 def obstacle_for(env: TabletopEnv) -> tuple[np.ndarray, float]:

@@ -19,10 +19,11 @@ its previous target), ``q0`` (measured start, at rest), ``dt`` (s) and the joint
 (:func:`vla_kit.safety.logfile.envelope_arrays`); ``q_target`` (what the loop commanded the
 layer), ``q_meas``, ``t_cycle`` (s), ``level``, ``intervened``, ``estop``, ``human_distance`` and
 ``protective`` (m, NaN without a person), ``injected_<fault>`` (cycles a fault was present at the
-layer; ``injected_stale_frame``: the camera's newest frame was older than the loop's limit),
-``camera_age`` and ``frame_age`` (s: the camera's newest frame when the cycle began, and the frame
-behind the row the cycle executed when the policy saw it, NaN where the loop held), the episode's ``seed``, ``success`` and ``robot_faults``; ``q_sent`` (what the layer sent)
-only when it differs from ``q``: a non-finite command reached the arm with the layer bypassed.
+layer; ``injected_stale_frame``: the camera's newest frame was older than the loop's limit
+``max_frame_age``, s), ``camera_age`` and ``frame_age`` (s: the camera's newest frame when the
+cycle began, and the frame behind the row the cycle executed when the policy saw it, NaN where
+the loop held), the episode's ``seed``, ``success`` and ``robot_faults``; ``q_sent`` (what the
+layer sent) only when it differs from ``q``: a non-finite command reached the arm with the layer bypassed.
 Compressed; float64 throughout, so the audit sees the same bits the battery judged.
 """
 
@@ -49,7 +50,7 @@ def trace_arrays(trace: EpisodeTrace) -> dict[str, np.ndarray]:
         "q_target": trace.q_cmd, "q_meas": trace.q_meas, "t_cycle": trace.t,
         "level": trace.level, "intervened": trace.intervened, "estop": trace.estop,
         "human_distance": trace.human_distance, "protective": trace.protective,
-        "camera_age": trace.camera_age, "frame_age": trace.frame_age,
+        "camera_age": trace.camera_age, "frame_age": trace.frame_age, "max_frame_age": np.float64(trace.max_frame_age),
         "seed": np.int64(trace.seed), "success": np.bool_(trace.success), "robot_faults": np.int64(trace.robot_faults),
     }
     if not np.array_equal(trace.q_sent, q):  # only when a non-finite command reached the arm (the layer bypassed)
