@@ -34,11 +34,11 @@ from vla_kit.optimize.judge import (
     save_observations,
 )
 from vla_kit.optimize.select import Budgets, explain_selection, select_candidate
-from vla_kit.optimize.techniques import OptimizeContext, Step, build_chain, chain_key, get_technique, parse_step
-from vla_kit.policy.artifact import CHECKSUMS_FILE, POLICY_FILE, resolve_artifact_dir, sha256_file, verify_artifact, write_artifact
+from vla_kit.optimize.techniques import OptimizeContext, Step, build_chain, chain_key, get_technique, parse_step, write_derived
+from vla_kit.policy.artifact import CHECKSUMS_FILE, POLICY_FILE, resolve_artifact_dir, sha256_file, verify_artifact
 from vla_kit.policy.backends import get_backend
 from vla_kit.policy.load import thread_options
-from vla_kit.policy.spec import LineageStep, PolicySpec
+from vla_kit.policy.spec import PolicySpec
 from vla_kit.sim.dataset import Dataset, GenerationParams, split_episodes
 from vla_kit.types import Observation
 
@@ -331,17 +331,10 @@ def _publish(folder: Path, target: Path, *, backend: str) -> Path:
     """
     spec = verify_artifact(folder)
     if backend and backend != spec.backend:
-        entry = LineageStep(technique="backend", options={"backend": backend}, parent_sha256=sha256_file(folder / CHECKSUMS_FILE))
-        child = PolicySpec.model_validate({**spec.model_dump(), "backend": backend, "lineage": [*spec.lineage, entry]})
+        def copy_files(into: Path) -> None:  # every file but the spec and checksums, which the child writes anew
+            shutil.copytree(folder, into, dirs_exist_ok=True, ignore=shutil.ignore_patterns(POLICY_FILE, CHECKSUMS_FILE))
 
-        def copy_files(into: Path) -> None:
-            for path in sorted(folder.rglob("*")):
-                rel = path.relative_to(folder)
-                if path.is_file() and rel.as_posix() not in (POLICY_FILE, CHECKSUMS_FILE):
-                    (into / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, into / rel)
-
-        write_artifact(target, child, copy_files, overwrite=True)  # atomic itself
+        write_derived(folder, spec, target, ("backend", {"backend": backend}), copy_files, overwrite=True, backend=backend)
         verify_artifact(target)
         return target
     tmp = target.with_name(f".{target.name}.partial")

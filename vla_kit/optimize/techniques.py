@@ -168,8 +168,10 @@ def write_derived(
     source: Path,
     spec: PolicySpec,
     target: Path,
-    step: Step | tuple[str, TechniqueOptions],
+    step: Step | tuple[str, TechniqueOptions | dict[str, Any]],
     write_files: Callable[[Path], None],
+    *,
+    overwrite: bool = False,
     **spec_updates: Any,
 ) -> Path:
     """Write ``target`` as a child of ``source``: ``spec`` updated, lineage appended, files written.
@@ -178,21 +180,22 @@ def write_derived(
         source: the parent artifact folder (its ``checksums.json`` hash goes into the lineage).
         spec: the parent's spec.
         target: the new artifact folder.
-        step: the technique and options that made it.
+        step: the technique and options that made it (options as a model, or already a dict).
         write_files: writes the weights (and anything else) into the new folder.
+        overwrite: replace an artifact already at ``target`` (atomically).
         **spec_updates: fields to replace, e.g. ``backend="onnxruntime"`` or ``model=...``.
     """
     technique, options = (step.technique, step.options) if isinstance(step, Step) else step
     entry = LineageStep(
         technique=technique,
-        options=options.model_dump(mode="json"),
+        options=options if isinstance(options, dict) else options.model_dump(mode="json"),
         parent_sha256=sha256_file(Path(source) / CHECKSUMS_FILE),
     )
     data = spec.model_dump()
     data.update(spec_updates)
     data["lineage"] = [*spec.lineage, entry]
     new_spec = PolicySpec.model_validate(data)
-    return write_artifact(target, new_spec, write_files)
+    return write_artifact(target, new_spec, write_files, overwrite=overwrite)
 
 
 def chain_key(steps: Sequence[Step]) -> tuple[str, ...]:

@@ -273,7 +273,7 @@ def run_guarded_episode(
                     if not isinstance(chunk, ActionChunk) or chunk.space is not ActionSpace.EE_DELTA:
                         raise VlaKitError(f"policy returned {type(chunk).__name__}, not an EE_DELTA ActionChunk")
                     rows = [r.copy() for r in chunk.actions[:execute_steps]]
-                    chunk_age = (now - shot) * dt  # of the frame the policy was given
+                    chunk_age = age  # of the frame the policy was given
                 except (VlaKitError, ValueError) as exc:  # a policy that refuses its input: the loop stalls, safely
                     trace.policy_errors.append(f"step {step}: {exc}")
                     rows = []
