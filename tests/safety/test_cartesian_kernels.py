@@ -192,3 +192,57 @@ def test_a_non_finite_frame_never_clears_an_obstacle():
     assert math.isnan(got)
     frames[2, 1, 3] = 1.5  # finite again: the real gap, 0.1 m from the box less the first capsule's radius
     assert abs(_clearance(frames, np.array([0.05, 0.01]), np.zeros((0, 4)), box, np.empty(8)) - 0.05) < 1e-12
+
+
+@settings(max_examples=300, deadline=None)
+@given(pos=vec, vel=vec, dq=vec, mask=st.lists(st.booleans(), min_size=7, max_size=7).map(np.array), which=st.booleans(),
+       scale=st.sampled_from([1e-4, 1e-2, 0.3]), reject=st.booleans(), hint=st.one_of(st.none(), st.floats(0.0, 1.0)),
+       cartesian=st.booleans())
+def test_the_one_call_clamp_is_the_clamp_then_the_search_then_the_blame_bit_for_bit(pos, vel, dq, mask, which, scale, reject, hint,
+                                                                                       cartesian):
+    """``clamp_cycle`` runs in one call what the layer ran in four — clamp, Cartesian search from
+    the braking step, blame, measure of what is sent — and each piece is held to its reference
+    elsewhere: here the whole must give the same bits as the pieces run one after another."""
+    from vla_kit.safety.cartesian_kernels import clamp_cycle
+    from vla_kit.safety.kernels import CLAMP_REJECTED, blame_rows, clamp_joints
+
+    layer, env = make_layer({**EVERY, "cartesian": {**EVERY["cartesian"], "tcp_speed_max": 0.25}})
+    lim, h = env.limits, env.period
+    q = PANDA_HOME + 0.3 * pos
+    mem = Memory(q=q, v=0.2 * vel * lim.v_max, a=np.zeros(7), q_lo=lim.q_min, q_hi=lim.q_max, tcp=PANDA.forward(q).tcp_position)
+    plan = plan_limits(lim, h, env.period)
+    enf, cart = layer._enforcer, layer.cartesian
+    enf.prepare(plan, plan.step, h)
+    q_cmd = mem.q + h * mem.v + scale * dq
+    enf.measure(q_cmd, mem, h)  # the command's measure rows, which the blame reads
+    measures = enf._buf.copy()
+    every = np.ones(7, dtype=bool)
+    direct_ok, stop_ok = (mask, every) if which else (every, mask)
+    n = 7
+    # The pieces, one after another.
+    q_fb, q_c, v, a, ok = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+    lo4, hi4, rows = np.empty((4, n)), np.empty((4, n)), np.empty((6, n))
+    code = clamp_joints(q_cmd, direct_ok & stop_ok, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, enf._widths, enf._plan_rows, plan.pos_tol,
+                        enf._bound, enf._delta, enf._two_a, enf._hi_tol, enf._lo_tol, reject, lo4, hi4, rows, ok, q_fb, q_c, v, a)
+    ref_q, ref_fraction = q_c, 1.0
+    if cartesian and code != CLAMP_REJECTED:
+        ref = furthest_cartesian(cart, q_fb, q_c, mem, plan, h, reduced=False, hint=hint)
+        ref_q, ref_fraction = ref.q, ref.fraction
+    idx, val = np.empty((3, n), dtype=np.int64), np.empty((4, n))
+    ref_m = blame_rows(q_cmd, ref_q, measures, enf._bound, lo4, hi4, plan.q_lo, plan.q_hi, mem.q_lo, mem.q_hi, direct_ok, stop_ok, idx, val)
+    ref_exact, ref_v, ref_a = enf.measure(ref_q, mem, h)
+    # The one call.
+    q_out, v_out, a_out = np.empty(n), np.empty(n), np.empty(n)
+    frames, excess = np.empty(cart.frame_shape), np.empty((3, len(SLOTS)))
+    got_idx, got_val = np.empty((3, n), dtype=np.int64), np.empty((4, n))
+    got = clamp_cycle(q_cmd, direct_ok, stop_ok, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, enf._jc, plan.pos_tol, reject,
+                      math.nan if hint is None else hint, cartesian, *(cart.cycle_args(mem, False) if cartesian else cart.off_args),
+                      measures, q_out, v_out, a_out, frames, excess, got_idx, got_val)
+    assert got == (code, ref_fraction, ref_m, ref_exact)
+    assert np.array_equal(q_out, ref_q) and np.array_equal(v_out, ref_v) and np.array_equal(a_out, ref_a)
+    assert np.array_equal(got_idx[:, :ref_m], idx[:, :ref_m])
+    np.testing.assert_array_equal(got_val[:, :ref_m], val[:, :ref_m])  # NaN where a joint was held back: equal as NaN
+    if cartesian and code != CLAMP_REJECTED:
+        np.testing.assert_array_equal(frames, ref.frames)
+        if ref_fraction != 1.0:
+            assert cart.pick(excess) == [ref.target, ref.sent, ref.path]

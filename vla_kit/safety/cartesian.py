@@ -82,7 +82,8 @@ class CartesianGuard:
         self.cone = None if params.tool_cone_deg is None else float(np.deg2rad(params.tool_cone_deg))  # rad (None: off)
         self._cone = math.nan if self.cone is None else self.cone
         self._levers = _frozen(model.lever_arms())
-        self._fk = (model._cos, model._sin, model._const, model.tool)
+        self._geometry = (model._cos, model._sin, model._const, model.tool, self._lin, self._spheres, self._boxes, self._radii,
+                          self._levers, self._min_distance, self._cone)
         self.frame_shape = (frames, 4, 4)
         self._plan: tuple[PlanLimits, np.ndarray] | None = None  # a plan and its limits as rows (q_lo, q_hi, v, a, j)
         self._no_allowance = _frozen(np.zeros(len(SLOTS)))
@@ -90,9 +91,12 @@ class CartesianGuard:
             params.tcp_box is not None, params.elbow_box is not None, bool(params.planes), self._spheres.size + self._boxes.size > 0,
             self.cone is not None, params.tcp_speed_max is not None)) if on)
         at = [_SLOT[c] for c in self.checks]  # the checks' slots, picked from a row as a tuple
+        self.slots = tuple(zip(self.checks, at))  # (check, its slot) in ``checks`` order
         self._pick = itemgetter(*at) if len(at) > 1 else partial(_pick_one, at[0] if at else None)
         self.pose_checks = any(c is not Check.TCP_SPEED for c in self.checks)
         self.enabled = bool(self.checks)
+        # cycle_args with every check off (a search with them is never run; the arguments must still type).
+        self.off_args = (*self._geometry, math.nan, self._no_allowance, False, _ORIGIN)
 
     def speed_limit(self, reduced: bool) -> float | None:
         """The TCP speed (m/s) commands are planned to in the current mode: the limit less
@@ -131,20 +135,23 @@ class CartesianGuard:
 
     def kernel_args(self, mem: Memory, plan: PlanLimits, h: float, reduced: bool) -> tuple:
         """The arguments the compiled judge and search share after the candidates: memory, limits,
-        geometry, speed limit (NaN: off), allowance (slots) and the previous TCP position."""
+        then :meth:`cycle_args`."""
         got = self._plan
         if got is None or got[0] is not plan:
             got = self._plan = (plan, _frozen(np.stack([plan.q_lo, plan.q_hi, plan.v, plan.a, plan.j])))
+        return (mem.q, mem.v, mem.a, got[1], plan.pos_tol, h, *self.cycle_args(mem, reduced))
+
+    def cycle_args(self, mem: Memory, reduced: bool) -> tuple:
+        """The search's own arguments: kinematics, geometry, the speed limit (NaN: off), the
+        allowance (slots), whether one is left, and the previous TCP position."""
         limit = self.speed_limit(reduced)
         allowance = self._no_allowance
         if mem.allowance:
             allowance = np.zeros(len(SLOTS))
             for c, x in mem.allowance.items():
                 allowance[_SLOT[c]] = x
-        fk_c, fk_s, fk_k, tool = self._fk
-        return (mem.q, mem.v, mem.a, got[1], plan.pos_tol, h, fk_c, fk_s, fk_k, tool, self._lin, self._spheres, self._boxes,
-                self._radii, self._levers, self._min_distance, self._cone, math.nan if limit is None else limit, allowance,
-                bool(mem.allowance), mem.tcp if mem.tcp is not None else _ORIGIN)
+        return (*self._geometry, math.nan if limit is None else limit, allowance, bool(mem.allowance),
+                mem.tcp if mem.tcp is not None else _ORIGIN)
 
     def judge(self, cand: np.ndarray, mem: Memory, plan: PlanLimits, h: float, *,
               reduced: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -29,10 +29,12 @@ import numpy as np
 from numba import njit, types
 
 from vla_kit.robots.fk_kernel import fk_one
-from vla_kit.safety.kernels import _max, _min, _ramp_dv, braking_extent_1, robot_terms, stop_feasible_1
+from vla_kit.safety.kernels import (CLAMP_REJECTED, _max, _min, _ramp_dv, blame_rows, braking_extent_1, clamp_joints, measure_rows,
+                                   robot_terms, stop_feasible_1)
 from vla_kit.safety.records import Check
 
-__all__ = ["SLOTS", "SLACK", "pose_excess_batch", "judge_batch", "search_segment", "human_clearance", "separation_now"]
+__all__ = ["SLOTS", "SLACK", "pose_excess_batch", "judge_batch", "search_segment", "clamp_cycle", "human_clearance", "separation_now",
+           "JC_ROWS"]
 
 SLOTS = (Check.TCP_BOX, Check.ELBOW_BOX, Check.PLANE, Check.OBSTACLE, Check.TOOL_CONE, Check.TCP_SPEED)
 _POSE = 5  # the first five slots are pose checks; the last is the TCP speed
@@ -438,3 +440,61 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     return _settle(_bisect(0.0, 1.0 / _GRID, False, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept), q_fb, ctx,
                    excess, kept, scratch, out)
 
+
+
+# ---------------------------------------------------------------------- the whole clamped cycle
+
+JC_ROWS = 19  # rows of clamp_cycle's packed joint constants: widths (4), plan (5), bound (6), delta, two_a, hi_tol, lo_tol
+_FLAGS = types.Array(types.boolean, 1, "A", readonly=True)
+
+
+@njit(types.Tuple((types.int64, types.float64, types.int64, types.boolean))(
+    _RO1, _FLAGS, _FLAGS, _RO1, _RO1, _RO1, _RO1, _RO1, types.float64, _RO2, types.float64, types.boolean, types.float64, types.boolean,
+    _RO3, _RO3, _RO3, _RO2, _RO2, _RO2, _RO2, _RO1, _RO1, types.float64, types.float64, types.float64, _RO1, types.boolean, _RO1,
+    _RO2, types.float64[::1], types.float64[::1], types.float64[::1], types.float64[:, :, ::1], types.float64[:, ::1],
+    types.int64[:, ::1], types.float64[:, ::1]), cache=True)
+def clamp_cycle(q_cmd: np.ndarray, direct_ok: np.ndarray, stop_ok: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray,
+                mem_lo: np.ndarray, mem_hi: np.ndarray, h: float, jc: np.ndarray, pos_tol: float, reject: bool, hint: float,
+                cartesian: bool, fk_c: np.ndarray, fk_s: np.ndarray, fk_k: np.ndarray, tool: np.ndarray, lin: np.ndarray,
+                spheres: np.ndarray, boxes: np.ndarray, radii: np.ndarray, levers: np.ndarray, min_distance: float, cone: float,
+                limit: float, allowance: np.ndarray, recovering: bool, p_prev: np.ndarray, measures: np.ndarray, q_out: np.ndarray,
+                v_out: np.ndarray, a_out: np.ndarray, frames: np.ndarray, excess: np.ndarray, idx: np.ndarray,
+                val: np.ndarray) -> tuple[int, float, int, bool]:
+    """A command that breaks a limit, clamped in one call: what
+    :meth:`~vla_kit.safety.enforce.JointEnforcer.enforce` did in four, with the same kernels in the same order.
+
+    :func:`~vla_kit.safety.kernels.clamp_joints` (joints that met every limit — ``direct_ok`` and
+    ``stop_ok`` — keep their command), then, unless it rejected the command, with ``cartesian``
+    checks on, :func:`search_segment` from the braking step towards the clip (``hint``: last
+    cycle's fraction, NaN: none), then :func:`~vla_kit.safety.kernels.blame_rows` against the
+    command's ``measures``, then :func:`~vla_kit.safety.kernels.measure_rows` of what is sent.
+    ``jc`` packs the per-plan joint constants (:data:`JC_ROWS` rows: interval half-widths, plan
+    rows ``q_lo, q_hi, v, a, j``, measure bounds, ``h J``, ``2 A``, position limits less
+    ``pos_tol``). The arguments from ``fk_c`` to ``p_prev`` are the search's
+    (``CartesianGuard.cycle_args``); without ``cartesian`` they are not read.
+
+    Writes ``q_out`` (what to send), ``v_out``/``a_out`` (its backward differences), ``frames``
+    and ``excess`` (the search's, when it ran), ``idx``/``val`` (the blame's columns).
+
+    Returns:
+        ``(clamp code, fraction of the way from the braking step to the clip, changed joints,
+        every direct limit holds exactly at q_out)``; the fraction is 1 when no search ran.
+    """
+    n = q_cmd.shape[0]
+    widths, plan, bound = jc[0:4], jc[4:9], jc[9:15]
+    keep = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        keep[i] = direct_ok[i] and stop_ok[i]  # one of the two masks is all true
+    lo4, hi4, rows = np.empty((4, n)), np.empty((4, n)), np.empty((6, n))
+    ok, q_fb, q_c = np.empty(n, dtype=np.bool_), np.empty(n), np.empty(n)
+    code = clamp_joints(q_cmd, keep, mq, mv, ma, mem_lo, mem_hi, h, widths, plan, pos_tol, bound, jc[15], jc[16], jc[17], jc[18],
+                        reject, lo4, hi4, rows, ok, q_fb, q_c, v_out, a_out)
+    fraction = 1.0
+    if cartesian and code != CLAMP_REJECTED:
+        fraction = search_segment(q_fb, q_c, hint, mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii,
+                                  levers, min_distance, cone, limit, allowance, recovering, p_prev, q_out, excess, frames)
+    else:
+        q_out[:] = q_c
+    m = blame_rows(q_cmd, q_out, measures, bound, lo4, hi4, plan[0], plan[1], mem_lo, mem_hi, direct_ok, stop_ok, idx, val)
+    exact = measure_rows(q_out, mq, mv, ma, mem_lo, mem_hi, h, bound, rows, v_out, a_out, ok)
+    return code, fraction, m, exact

@@ -4,7 +4,10 @@
 planning limits. It precomputes every per-envelope and per-``dt`` constant (limit rows, interval
 half-widths, tolerance-shifted position limits); the per-joint arithmetic runs in compiled
 kernels (:mod:`vla_kit.safety.kernels`, the Cartesian part :mod:`vla_kit.safety.cartesian_kernels`),
-so an in-limit command costs a handful of calls. The checks are those of
+so an in-limit command costs a handful of calls and a clamped one a single further call
+(:func:`~vla_kit.safety.cartesian_kernels.clamp_cycle`: clamp, Cartesian search, blame and the
+measure of what is sent; a numba call costs about 0.05 us per array argument, and four calls
+with their Python glue cost twice what one does). The checks are those of
 :mod:`vla_kit.safety.checks` and :mod:`vla_kit.safety.search` — same formulas, same float64
 operations, bit for bit (tested) — which stay the reference (and the slow path for the rare hard cases).
 """
@@ -19,13 +22,12 @@ from typing import Callable
 import numpy as np
 
 from vla_kit.safety.cartesian import CartesianGuard
-from vla_kit.safety.cartesian_kernels import SLACK
+from vla_kit.safety.cartesian_kernels import JC_ROWS, SLACK, SLOTS, clamp_cycle
 from vla_kit.safety.checks import PlanLimits, stop_feasible
 from vla_kit.safety.envelope import Envelope, OnViolation
-from vla_kit.safety.kernels import (BLAME_HELD, BLAME_STOP, CLAMP_EXACT, CLAMP_REJECTED, blame_rows, braking_step, cheap_stop_joints,
-                                   clamp_joints, interval_rows, measure_rows)
+from vla_kit.safety.kernels import (BLAME_HELD, BLAME_STOP, CLAMP_EXACT, CLAMP_REJECTED, braking_step, cheap_stop_joints, interval_rows,
+                                   measure_rows)
 from vla_kit.safety.records import Check, Level, Violation, violation_from_fields
-from vla_kit.safety.search import CartesianOutcome, furthest_cartesian
 from vla_kit.safety.state import Memory
 
 __all__ = ["JointEnforcer", "Outcome"]
@@ -76,7 +78,11 @@ class JointEnforcer:
         self.caution_fraction = envelope.caution_fraction
         # Row k of _buf holds the measure that row k of _bound limits: q_lo - q, q - q_hi, |dq|, |v|, |a|, |j|.
         self._buf = np.empty((6, n))
-        self._bound = np.zeros((6, n))
+        # The per-plan constants, packed for clamp_cycle (JC_ROWS rows; filled by prepare()): the step, velocity,
+        # acceleration and jerk interval half-widths, the plan rows (q_lo, q_hi, v, a, j), the measure bounds
+        # (rows of _buf), h J, 2 A, and the position limits less pos_tol. The names below are views into it.
+        self._jc = np.zeros((JC_ROWS, n))
+        self._views()
         self._bound[3], self._bound[4], self._bound[5] = lim.v_max, lim.a_max, lim.j_max
         self._caution = np.array([envelope.caution_fraction * lim.v_max, envelope.caution_fraction * lim.a_max])
         self._blame_idx = np.empty((3, n), dtype=np.int64)  # scratch for blame_rows: joint, binding limit, broken bits
@@ -85,7 +91,8 @@ class JointEnforcer:
         self._joint_ok = np.empty(n, dtype=bool)  # per joint, the last measure: every direct limit holds
         self._all = np.ones(n, dtype=bool)
         self._all.setflags(write=False)
-        self._clamp_rows = np.empty((6, n))  # scratch: the clamp's measure rows
+        self._excess = np.empty((3, len(SLOTS)))  # scratch: the search's excess rows (target, sent, braking path)
+        self._no_frames = np.empty(cartesian.frame_shape)  # what clamp_cycle writes frames into when no search runs
         self._key: tuple | None = None
         self._fraction: float | None = None  # where the last Cartesian search ended (a hint: it moves little per cycle)
 
@@ -93,9 +100,15 @@ class JointEnforcer:
         """A copy that shares this one's constants but none of what a cycle writes (scratch rows,
         the search hint), so the two can run in turn without touching each other."""
         other = copy.copy(self)
-        for name in ("_buf", "_bound", "_blame_idx", "_blame_val", "_stop_ok", "_joint_ok", "_clamp_rows"):
+        for name in ("_buf", "_jc", "_blame_idx", "_blame_val", "_stop_ok", "_joint_ok", "_excess", "_no_frames"):
             setattr(other, name, getattr(self, name).copy())
+        other._views()
         return other
+
+    def _views(self) -> None:
+        jc = self._jc
+        self._widths, self._plan_rows, self._bound = jc[0:4], jc[4:9], jc[9:15]
+        self._delta, self._two_a, self._hi_tol, self._lo_tol = jc[15], jc[16], jc[17], jc[18]
 
     # ------------------------------------------------------------------ per-plan constants
 
@@ -106,12 +119,12 @@ class JointEnforcer:
             return
         self._key = key
         self._bound[2] = step
-        self._delta = h * plan.j
-        self._two_a = 2.0 * plan.a
-        self._hi_tol, self._lo_tol = plan.q_hi - plan.pos_tol, plan.q_lo + plan.pos_tol
-        self._plan_rows = np.stack([plan.q_lo, plan.q_hi, plan.v, plan.a, plan.j])
+        self._delta[:] = h * plan.j
+        self._two_a[:] = 2.0 * plan.a
+        self._hi_tol[:], self._lo_tol[:] = plan.q_hi - plan.pos_tol, plan.q_lo + plan.pos_tol
+        self._plan_rows[:] = np.stack([plan.q_lo, plan.q_hi, plan.v, plan.a, plan.j])
         # Half-widths of the step, velocity, acceleration and jerk intervals (as in checks.py).
-        self._widths = np.array([plan.step, h * plan.v, h * h * plan.a, h**3 * plan.j])
+        self._widths[:] = np.array([plan.step, h * plan.v, h * h * plan.a, h**3 * plan.j])
 
     # ------------------------------------------------------------------ exact tests
 
@@ -177,28 +190,29 @@ class JointEnforcer:
             direct_ok, stop_ok = self._all, self._all if stop_ok is None else stop_ok
         else:
             direct_ok, stop_ok = self.joints_ok(), self._all
-        measures = self._buf  # of the command, for the blame: the clamp measures into its own rows
-        q_fb, q_out, v_out, a_out = np.empty(self.n), np.empty(self.n), np.empty(self.n), np.empty(self.n)
-        lo4, hi4 = np.empty((4, self.n)), np.empty((4, self.n))
-        keep = stop_ok if direct_ok is self._all else direct_ok  # joints whose command meets every limit (one mask is all-true)
-        code = clamp_joints(q_cmd, keep, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._widths, self._plan_rows,
-                            plan.pos_tol, self._bound, self._delta, self._two_a, self._hi_tol, self._lo_tol, self.reject, lo4, hi4,
-                            self._clamp_rows, self._stop_ok, q_fb, q_out, v_out, a_out)
-        frames = None
-        if code != CLAMP_EXACT:
-            v_out = a_out = None  # verify() measures what is sent
+        # Clamp, search (Cartesian checks on), blame and measure what is sent: one compiled call.
+        n, on = self.n, cart.enabled
+        q_out, v_out, a_out = np.empty(n), np.empty(n), np.empty(n)
+        frames = np.empty(cart.frame_shape) if on else self._no_frames
+        code, fraction, m, exact = clamp_cycle(
+            q_cmd, direct_ok, stop_ok, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._jc, plan.pos_tol, self.reject,
+            math.nan if self._fraction is None else self._fraction, on, *(cart.cycle_args(mem, reduced) if on else cart.off_args),
+            self._buf, q_out, v_out, a_out, frames, self._excess, self._blame_idx, self._blame_val)
+        if not exact:
+            v_out = a_out = None  # verify() falls back to braking
         if code == CLAMP_REJECTED:
+            frames = None
             for c, x, p in refused or ():  # what the whole-arm check saw at the command; braking is what is sent
                 recs.append(make(c, Level.WARNING, None, max(x, p), math.nan, (_rejected_reason, c, x, p)))
-        elif cart.enabled:
-            out = furthest_cartesian(cart, q_fb, q_out, mem, plan, h, reduced=reduced, hint=self._fraction)
-            if code != CLAMP_EXACT or out.fraction != 1.0:  # a clip that passes as it is leaves the hint alone
-                self._fraction = out.fraction
-            cart_checks, frames = out.failing, out.frames
-            if out.fraction != 1.0:
-                q_out, v_out, a_out = out.q, None, None
-                self._report_cartesian(out, mem, recs, make)
-        self._blame(q_cmd, q_out, measures, direct_ok, stop_ok, cart_checks, lo4, hi4, plan, mem, recs, cycle)
+        elif on:
+            if code != CLAMP_EXACT or fraction != 1.0:  # a clip that passes as it is leaves the hint alone
+                self._fraction = fraction
+            if fraction != 1.0:
+                cart_checks = self._report_cartesian(fraction, mem, recs, make)
+        else:
+            frames = None
+        if m:
+            self._blame(m, cart_checks, recs, cycle)
         return Outcome(q_out, Level.WARNING, v_out, a_out, frames)
 
     def _tcp_near(self, tcp: np.ndarray, mem: Memory, h: float, limit: float | None) -> bool:
@@ -214,14 +228,23 @@ class JointEnforcer:
         interval_rows(mem.q, mem.v, mem.a, h, self._widths, plan.q_lo, plan.q_hi, lo4, hi4, lo, hi)
         return lo4, hi4, lo, hi
 
-    def _report_cartesian(self, out: CartesianOutcome, mem: Memory, recs: list[Violation], make: MakeViolation) -> None:
-        """One record per Cartesian check the clamped command broke, with what is left of it at what is sent."""
-        for c in out.failing:
-            at = out.checks.index(c) if c in out.checks else -1  # STOP_DISTANCE is no Cartesian check
-            left, path = (out.sent[at], out.path[at]) if at >= 0 else (0.0, 0.0)
-            stuck = c is not Check.TCP_SPEED and left > mem.allowance.get(c, 0.0)  # even braking cannot fix it
-            original = max(out.target[at], path) if at >= 0 else 0.0
-            recs.append(make(c, Level.DANGER if stuck else Level.WARNING, None, original, left, (_held_reason, c, out.fraction, path)))
+    def _report_cartesian(self, fraction: float, mem: Memory, recs: list[Violation], make: MakeViolation) -> list[Check]:
+        """One record per Cartesian check the clamped command broke (at it, or along its braking
+        path), with what is left of it at what is sent, from the search's excess rows; the checks
+        (``STOP_DISTANCE`` alone when only the joints' stop held it back)."""
+        target, sent, path = self._excess.tolist()
+        allowance, failing = mem.allowance, []
+        for c, k in self.cartesian.slots:
+            x, p = target[k], path[k]
+            if x > 0.0 or p > 0.0:
+                left = sent[k]
+                stuck = c is not Check.TCP_SPEED and left > allowance.get(c, 0.0)  # even braking cannot fix it
+                recs.append(make(c, Level.DANGER if stuck else Level.WARNING, None, max(x, p), left, (_held_reason, c, fraction, p)))
+                failing.append(c)
+        if not failing:
+            recs.append(make(Check.STOP_DISTANCE, Level.WARNING, None, 0.0, 0.0, (_held_reason, Check.STOP_DISTANCE, fraction, 0.0)))
+            failing.append(Check.STOP_DISTANCE)
+        return failing
 
     def verify(self, q_out: np.ndarray, mem: Memory, plan: PlanLimits, h: float, recs: list[Violation],
                make: MakeViolation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -247,21 +270,15 @@ class JointEnforcer:
                          f"inside its limits, joints {bad} exceed a rate limit"))
         return q_last, v, a
 
-    def _blame(self, q_cmd: np.ndarray, q_out: np.ndarray, measures: np.ndarray, direct_ok: np.ndarray, stop_ok: np.ndarray,
-               cart_checks: list[Check], lo4: np.ndarray, hi4: np.ndarray, plan: PlanLimits, mem: Memory,
-               recs: list[Violation], cycle: int) -> None:
-        """One record per changed joint, naming the limit that bound it and every other one it broke.
+    def _blame(self, m: int, cart_checks: list[Check], recs: list[Violation], cycle: int) -> None:
+        """One record per changed joint (``m`` of them), naming the limit that bound it and every other one it broke.
 
         A clamped cycle makes one per joint, inside the control cycle: the kernel
-        (:func:`~vla_kit.safety.kernels.blame_rows`) leaves rows of Python numbers, and the records
-        are zipped from them at C speed, each reason a deferred call formatted when it is read."""
-        idx, val = self._blame_idx, self._blame_val
-        m = blame_rows(q_cmd, q_out, measures, self._bound, lo4, hi4, plan.q_lo, plan.q_hi, mem.q_lo, mem.q_hi, direct_ok, stop_ok,
-                       idx, val)
-        if not m:
-            return
-        joints, ks, bits = idx[:, :m].tolist()
-        original, safe, measure, limit = val[:, :m].tolist()
+        (:func:`~vla_kit.safety.kernels.blame_rows`, run by ``clamp_cycle``) leaves rows of Python
+        numbers, and the records are zipped from them at C speed, each reason a deferred call
+        formatted when it is read."""
+        joints, ks, bits = self._blame_idx[:, :m].tolist()
+        original, safe, measure, limit = self._blame_val[:, :m].tolist()
         held = cart_checks[0] if cart_checks else Check.STOP_DISTANCE
         checks = map((*_DIRECT, Check.STOP_DISTANCE, held).__getitem__, ks)
         mode = "; rejected: braking this cycle" if self.reject else ""

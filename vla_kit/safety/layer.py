@@ -320,7 +320,8 @@ class SafetyLayer:
             verdict = mon.stale(self._humans_age, timeout)
         else:
             known = self._frames
-            verdict = mon.assess(self._humans, mem.q, mem.v, mem.a, h, holding=self._sep_hold, at_rest=mem.at_rest,
+            hold = self._sep_hold  # whether the arm is at rest matters only to a stop being held
+            verdict = mon.assess(self._humans, mem.q, mem.v, mem.a, h, holding=hold, at_rest=hold and mem.at_rest,
                                  a_max=plan.a, j_max=plan.j, frames=known[1] if known is not None and known[0] is mem.q else None)
         self._sep_hold = verdict.stop
         if verdict.stop:
