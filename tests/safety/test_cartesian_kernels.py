@@ -246,3 +246,71 @@ def test_the_one_call_clamp_is_the_clamp_then_the_search_then_the_blame_bit_for_
         np.testing.assert_array_equal(frames, ref.frames)
         if ref_fraction != 1.0:
             assert cart.pick(excess) == [ref.target, ref.sent, ref.path]
+
+
+@settings(max_examples=300, deadline=None)
+@given(pos=vec, vel=vec, dq=vec, scale=st.sampled_from([0.0, 1e-5, 1e-3, 0.05]), reject=st.booleans(), cartesian=st.booleans(),
+       reduced=st.booleans(), edge=st.booleans())
+def test_the_one_call_cycle_passes_exactly_the_commands_the_checks_pass(pos, vel, dq, scale, reject, cartesian, reduced, edge):
+    """``enforce_cycle`` first judges the command as the layer's checks do — exact measure, stop
+    feasibility (cheap bound, then the closed form), the Cartesian judge, the caution shares —
+    and clamps it (``clamp_cycle``, held to its pieces above) only when one of them refuses it.
+    ``edge``: every joint close to its upper limit and heading there, where stops are in doubt."""
+    from vla_kit.safety.cartesian_kernels import (COMMAND_BROKEN, COMMAND_PASSES, COMMAND_PASSES_NEAR, COMMAND_REFUSED,
+                                                  COMMAND_STOP_REFUSED, clamp_cycle, enforce_cycle)
+
+    layer, env = make_layer({**EVERY, "cartesian": {**EVERY["cartesian"], "tcp_speed_max": 0.25, "tcp_speed_max_reduced": 0.1}})
+    lim, h = env.limits, env.period
+    q = PANDA_HOME + 0.3 * pos
+    v0 = 0.2 * vel * lim.v_max
+    if edge:
+        q, v0 = lim.q_max - 0.02 * np.abs(pos) - 1e-4, (0.1 + 0.5 * np.abs(vel)) * lim.v_max
+    mem = Memory(q=q, v=v0, a=np.zeros(7), q_lo=lim.q_min, q_hi=lim.q_max, tcp=PANDA.forward(q).tcp_position)
+    plan = plan_limits(lim, h, env.period)
+    enf, cart = layer._enforcer, layer.cartesian
+    enf.prepare(plan, plan.step, h)
+    q_cmd = mem.q + h * mem.v + scale * dq
+    n = 7
+    # The reference, check by check.
+    direct, v_ref, a_ref = enf.measure(q_cmd, mem, h)
+    rows_ref, joint_ok_ref = enf._buf.copy(), enf.joints_ok()
+    stop_ref = stop_feasible(q_cmd, v_ref, a_ref, plan, h)[0]
+    args = cart.cycle_args(mem, reduced) if cartesian else cart.off_args
+    good, excess_ref, path_ref, frames_ref = cart.judge(q_cmd[None, :], mem, plan, h, reduced=reduced)
+    if not direct:
+        expected = COMMAND_BROKEN
+    elif not stop_ref.all():
+        expected = COMMAND_STOP_REFUSED
+    elif cartesian and not good[0]:
+        expected = COMMAND_REFUSED
+    else:
+        near = bool(np.count_nonzero(rows_ref[3:5] >= enf._caution))
+        limit = cart.speed_limit(reduced)
+        if cartesian and not near and limit is not None:
+            near = bool(np.linalg.norm(frames_ref[-1, :3, 3] - mem.tcp) / h >= enf.caution_fraction * limit)
+        expected = COMMAND_PASSES_NEAR if near else COMMAND_PASSES
+    # The one call.
+    q_out, v, a, joint_ok, stop_ok = np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+    frames, excess, rows = np.empty(cart.frame_shape), np.empty((3, len(SLOTS))), np.empty((6, n))
+    idx, val = np.empty((3, n), dtype=np.int64), np.empty((4, n))
+    verdict, code, fraction, m, exact = enforce_cycle(q_cmd, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, enf._jc, plan.pos_tol, reject,
+                                                      math.nan, cartesian, enf.caution_fraction, *args, rows, q_out, v, a, joint_ok,
+                                                      stop_ok, frames, excess, idx, val)
+    assert verdict == expected
+    np.testing.assert_array_equal(rows, rows_ref)
+    if verdict >= COMMAND_PASSES:
+        assert (code, fraction, m, exact) == (-1, 1.0, 0, True)
+        assert np.array_equal(v, v_ref) and np.array_equal(a, a_ref)
+        if cartesian:
+            np.testing.assert_array_equal(frames, frames_ref)
+        return
+    if verdict == COMMAND_REFUSED and reject:  # what the reject-mode records are made from
+        assert np.array_equal(excess[0], excess_ref[0]) and np.array_equal(excess[1], path_ref[0])
+    every = np.ones(n, dtype=bool)
+    masks = (joint_ok_ref, every) if verdict == COMMAND_BROKEN else (every, stop_ref)
+    ref_out, ref_v, ref_a = np.empty(n), np.empty(n), np.empty(n)
+    ref = clamp_cycle(q_cmd, *masks, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, enf._jc, plan.pos_tol, reject, math.nan, cartesian,
+                      *args, rows_ref, ref_out, ref_v, ref_a, np.empty(cart.frame_shape), np.empty((3, len(SLOTS))),
+                      np.empty((3, n), dtype=np.int64), np.empty((4, n)))
+    assert (code, fraction, m, exact) == ref
+    assert np.array_equal(q_out, ref_out) and np.array_equal(v, ref_v) and np.array_equal(a, ref_a)

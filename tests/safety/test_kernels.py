@@ -121,7 +121,7 @@ def test_the_per_cycle_kernels_are_compiled_at_import_with_one_signature_that_fr
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     all_compiled, how_many = out.stdout.split()[1:]
-    assert out.stdout.split()[0] == "[]" and all_compiled == "True" and int(how_many) == 18, out.stdout
+    assert out.stdout.split()[0] == "[]" and all_compiled == "True" and int(how_many) == 19, out.stdout
 
 
 @settings(max_examples=2000, deadline=None)

@@ -29,12 +29,12 @@ import numpy as np
 from numba import njit, types
 
 from vla_kit.robots.fk_kernel import fk_one
-from vla_kit.safety.kernels import (CLAMP_REJECTED, _max, _min, _ramp_dv, blame_rows, braking_extent_1, clamp_joints, measure_rows,
-                                   robot_terms, stop_feasible_1)
+from vla_kit.safety.kernels import (CLAMP_REJECTED, _max, _min, _ramp_dv, blame_rows, braking_extent_1, cheap_stop_joints, clamp_joints,
+                                   measure_rows, robot_terms, stop_feasible_1)
 from vla_kit.safety.records import Check
 
-__all__ = ["SLOTS", "SLACK", "pose_excess_batch", "judge_batch", "search_segment", "clamp_cycle", "human_clearance", "separation_now",
-           "JC_ROWS"]
+__all__ = ["SLOTS", "SLACK", "pose_excess_batch", "judge_batch", "search_segment", "clamp_cycle", "enforce_cycle", "human_clearance",
+           "separation_now", "JC_ROWS"]
 
 SLOTS = (Check.TCP_BOX, Check.ELBOW_BOX, Check.PLANE, Check.OBSTACLE, Check.TOOL_CONE, Check.TCP_SPEED)
 _POSE = 5  # the first five slots are pose checks; the last is the TCP speed
@@ -337,7 +337,7 @@ def judge_batch(cand: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray
     spare = np.empty_like(frames)
     ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
            allowance, recovering, p_prev, np.empty((3, mq.shape[0])), np.empty(_POSE_WORK))  # + scratch: judging allocates nothing
-    pose_work = ctx[-1]
+    pose_work = ctx[22]
     path[:, :] = 0.0
     for k in range(cand.shape[0]):
         good[k] = _judge(cand[k], ctx, True, excess[k], frames if k == 0 else spare, scratch)
@@ -442,10 +442,53 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
 
 
 
-# ---------------------------------------------------------------------- the whole clamped cycle
+# ---------------------------------------------------------------------- the whole cycle: pass a command through, or clamp it
 
-JC_ROWS = 19  # rows of clamp_cycle's packed joint constants: widths (4), plan (5), bound (6), delta, two_a, hi_tol, lo_tol
+# Rows of the packed per-plan joint constants (``JointEnforcer._jc``) that enforce_cycle and clamp_cycle read: the step,
+# velocity, acceleration and jerk interval half-widths (4), the plan rows q_lo, q_hi, v, a, j (5), the measure bounds (6),
+# h J, 2 A, the position limits less pos_tol, and the speed and acceleration a joint is near its limit at (caution).
+JC_ROWS = 21
 _FLAGS = types.Array(types.boolean, 1, "A", readonly=True)
+COMMAND_BROKEN, COMMAND_STOP_REFUSED, COMMAND_REFUSED, COMMAND_PASSES, COMMAND_PASSES_NEAR = 0, 1, 2, 3, 4  # enforce_cycle's verdict
+
+
+@njit(cache=True)
+def _judge_command(q, mq, mv, ma, mem_lo, mem_hi, h, jc, pos_tol, cartesian, caution_fraction, ctx, rows, v, a, joint_ok, stop_ok,
+                   excess, frames) -> int:  # noqa: ANN001
+    """Whether the command ``q`` may pass as it is (:func:`enforce_cycle`'s first half): its measure
+    rows; where the cheap bound refuses a joint's stop, the exact closed form (as
+    :func:`~vla_kit.safety.checks.stop_feasible`); the caution share of the joint speed and
+    acceleration limits; with ``cartesian`` checks, :func:`_judge` at the command (excess into
+    ``excess[0]``, how far its braking path may cross a limit into ``excess[1]``) and its TCP
+    speed against ``caution_fraction`` of the limit."""
+    if not measure_rows(q, mq, mv, ma, mem_lo, mem_hi, h, jc[9:15], rows, v, a, joint_ok):
+        return COMMAND_BROKEN
+    if not cheap_stop_joints(q, v, a, h, jc[15], jc[16], jc[6], jc[17], jc[18], stop_ok):
+        every = True
+        for i in range(q.shape[0]):
+            if not stop_ok[i]:
+                stop_ok[i] = stop_feasible_1(q[i], v[i], a[i], h, jc[4, i], jc[5, i], jc[6, i], jc[7, i], jc[8, i], pos_tol)
+                every = every and stop_ok[i]
+        if not every:
+            return COMMAND_STOP_REFUSED
+    near = False
+    for i in range(q.shape[0]):
+        if rows[3, i] >= jc[19, i] or rows[4, i] >= jc[20, i]:
+            near = True
+    if not cartesian:
+        return COMMAND_PASSES_NEAR if near else COMMAND_PASSES
+    pose_work = ctx[22]
+    excess[1, :] = 0.0
+    if not _judge(q, ctx, True, excess[0], frames, np.empty_like(frames)):
+        if pose_work[12] >= 0.0:
+            excess[1, int(pose_work[12])] = pose_work[13]
+        return COMMAND_REFUSED
+    limit, p_prev = ctx[17], ctx[20]
+    if not near and limit == limit:  # the TCP speed now, against the share of the limit that counts as near it
+        last = frames.shape[0] - 1
+        dx, dy, dz = frames[last, 0, 3] - p_prev[0], frames[last, 1, 3] - p_prev[1], frames[last, 2, 3] - p_prev[2]
+        near = math.sqrt(dx * dx + dy * dy + dz * dz) / h >= caution_fraction * limit
+    return COMMAND_PASSES_NEAR if near else COMMAND_PASSES
 
 
 @njit(types.Tuple((types.int64, types.float64, types.int64, types.boolean))(
@@ -468,9 +511,7 @@ def clamp_cycle(q_cmd: np.ndarray, direct_ok: np.ndarray, stop_ok: np.ndarray, m
     checks on, :func:`search_segment` from the braking step towards the clip (``hint``: last
     cycle's fraction, NaN: none), then :func:`~vla_kit.safety.kernels.blame_rows` against the
     command's ``measures``, then :func:`~vla_kit.safety.kernels.measure_rows` of what is sent.
-    ``jc`` packs the per-plan joint constants (:data:`JC_ROWS` rows: interval half-widths, plan
-    rows ``q_lo, q_hi, v, a, j``, measure bounds, ``h J``, ``2 A``, position limits less
-    ``pos_tol``). The arguments from ``fk_c`` to ``p_prev`` are the search's
+    ``jc`` packs the per-plan joint constants (:data:`JC_ROWS`). The arguments from ``fk_c`` to ``p_prev`` are the search's
     (``CartesianGuard.cycle_args``); without ``cartesian`` they are not read.
 
     Writes ``q_out`` (what to send), ``v_out``/``a_out`` (its backward differences), ``frames``
@@ -498,3 +539,46 @@ def clamp_cycle(q_cmd: np.ndarray, direct_ok: np.ndarray, stop_ok: np.ndarray, m
     m = blame_rows(q_cmd, q_out, measures, bound, lo4, hi4, plan[0], plan[1], mem_lo, mem_hi, direct_ok, stop_ok, idx, val)
     exact = measure_rows(q_out, mq, mv, ma, mem_lo, mem_hi, h, bound, rows, v_out, a_out, ok)
     return code, fraction, m, exact
+
+
+@njit(types.Tuple((types.int64, types.int64, types.float64, types.int64, types.boolean))(
+    _RO1, _RO1, _RO1, _RO1, _RO1, _RO1, types.float64, _RO2, types.float64, types.boolean, types.float64, types.boolean,
+    types.float64, _RO3, _RO3, _RO3, _RO2, _RO2, _RO2, _RO2, _RO1, _RO1, types.float64, types.float64, types.float64, _RO1,
+    types.boolean, _RO1, types.float64[:, ::1], types.float64[::1], types.float64[::1], types.float64[::1], types.boolean[::1],
+    types.boolean[::1], types.float64[:, :, ::1], types.float64[:, ::1], types.int64[:, ::1], types.float64[:, ::1]), cache=True)
+def enforce_cycle(q_cmd: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray, mem_lo: np.ndarray, mem_hi: np.ndarray, h: float,
+                  jc: np.ndarray, pos_tol: float, reject: bool, hint: float, cartesian: bool, caution_fraction: float, fk_c: np.ndarray,
+                  fk_s: np.ndarray, fk_k: np.ndarray, tool: np.ndarray, lin: np.ndarray, spheres: np.ndarray, boxes: np.ndarray,
+                  radii: np.ndarray, levers: np.ndarray, min_distance: float, cone: float, limit: float, allowance: np.ndarray,
+                  recovering: bool, p_prev: np.ndarray, rows: np.ndarray, q_out: np.ndarray, v: np.ndarray, a: np.ndarray,
+                  joint_ok: np.ndarray, stop_ok: np.ndarray, frames: np.ndarray, excess: np.ndarray, idx: np.ndarray,
+                  val: np.ndarray) -> tuple[int, int, float, int, bool]:
+    """One command through :meth:`~vla_kit.safety.enforce.JointEnforcer.enforce`'s arithmetic, in one call.
+
+    First whether it may pass as it is (:func:`_judge_command`: measure ``rows``, ``v``, ``a``,
+    ``joint_ok``; stop feasibility into ``stop_ok``; with ``cartesian`` checks, the judge at the
+    command, into ``excess`` rows 0 and 1 and ``frames``); if not, :func:`clamp_cycle` — joints
+    that broke a direct limit are clipped when any did, else those that cannot stop — into
+    ``q_out``, ``v``, ``a``, ``frames``, ``excess``, ``idx``, ``val``. A call costs about 0.05 us
+    per array argument, so the layer makes this one instead of several. ``jc``: the packed joint
+    constants (:data:`JC_ROWS`); the arguments from ``fk_c`` to ``p_prev`` are the search's
+    (``CartesianGuard.cycle_args``), not read without ``cartesian``.
+
+    Returns:
+        ``(verdict, clamp code, fraction, changed joints, every direct limit holds exactly at
+        q_out)``; the verdict is ``COMMAND_*``, the rest is :func:`clamp_cycle`'s (``-1, 1.0, 0,
+        True`` when the command passed: ``v``, ``a`` and ``frames`` are then the command's).
+    """
+    n = q_cmd.shape[0]
+    ctx = (mq, mv, ma, jc[4:9], pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
+           allowance, recovering, p_prev, np.empty((3, n)), np.empty(_POSE_WORK))
+    verdict = _judge_command(q_cmd, mq, mv, ma, mem_lo, mem_hi, h, jc, pos_tol, cartesian, caution_fraction, ctx, rows, v, a, joint_ok,
+                             stop_ok, excess, frames)
+    if verdict >= COMMAND_PASSES:
+        return verdict, -1, 1.0, 0, True
+    every = np.ones(n, dtype=np.bool_)
+    direct_ok, stop = (joint_ok, every) if verdict == COMMAND_BROKEN else (every, stop_ok)
+    code, fraction, m, exact = clamp_cycle(q_cmd, direct_ok, stop, mq, mv, ma, mem_lo, mem_hi, h, jc, pos_tol, reject, hint, cartesian,
+                                           fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
+                                           allowance, recovering, p_prev, rows, q_out, v, a, frames, excess, idx, val)
+    return verdict, code, fraction, m, exact

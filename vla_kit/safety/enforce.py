@@ -2,14 +2,13 @@
 
 :class:`JointEnforcer` turns one command into what may be sent, given the layer's memory and
 planning limits. It precomputes every per-envelope and per-``dt`` constant (limit rows, interval
-half-widths, tolerance-shifted position limits); the per-joint arithmetic runs in compiled
-kernels (:mod:`vla_kit.safety.kernels`, the Cartesian part :mod:`vla_kit.safety.cartesian_kernels`),
-so an in-limit command costs a handful of calls and a clamped one a single further call
-(:func:`~vla_kit.safety.cartesian_kernels.clamp_cycle`: clamp, Cartesian search, blame and the
-measure of what is sent; a numba call costs about 0.05 us per array argument, and four calls
-with their Python glue cost twice what one does). The checks are those of
-:mod:`vla_kit.safety.checks` and :mod:`vla_kit.safety.search` — same formulas, same float64
-operations, bit for bit (tested) — which stay the reference (and the slow path for the rare hard cases).
+half-widths, tolerance-shifted position limits); the arithmetic of a command runs in one compiled
+call (:func:`~vla_kit.safety.cartesian_kernels.enforce_cycle`: the exact in-limit test, the stop
+test, the Cartesian judge and, when something refuses the command, the clamp, the Cartesian
+search, the blame and the measure of what is sent), since a numba call costs about 0.05 us per
+array argument and the several calls it replaces, with their Python glue, cost 6-9 us more per
+cycle. The checks are those of :mod:`vla_kit.safety.checks` and :mod:`vla_kit.safety.search` —
+same formulas, same float64 operations, bit for bit (tested) — which stay the reference.
 """
 
 from __future__ import annotations
@@ -22,8 +21,8 @@ from typing import Callable
 import numpy as np
 
 from vla_kit.safety.cartesian import CartesianGuard
-from vla_kit.safety.cartesian_kernels import JC_ROWS, SLACK, SLOTS, clamp_cycle
-from vla_kit.safety.checks import PlanLimits, stop_feasible
+from vla_kit.safety.cartesian_kernels import COMMAND_PASSES, COMMAND_PASSES_NEAR, COMMAND_REFUSED, JC_ROWS, SLACK, SLOTS, enforce_cycle
+from vla_kit.safety.checks import PlanLimits
 from vla_kit.safety.envelope import Envelope, OnViolation
 from vla_kit.safety.kernels import (BLAME_HELD, BLAME_STOP, CLAMP_EXACT, CLAMP_REJECTED, braking_step, cheap_stop_joints, interval_rows,
                                    measure_rows)
@@ -35,7 +34,6 @@ __all__ = ["JointEnforcer", "Outcome"]
 _DIRECT = (Check.POSITION, Check.MAX_STEP, Check.VELOCITY, Check.ACCELERATION, Check.JERK)
 _NAMES = tuple(c.value for c in _DIRECT)
 _UNITS = ("rad", "rad", "rad/s", "rad/s^2", "rad/s^3")
-_count = np.count_nonzero
 
 # make(check, level, joint, original, safe, reason) -> Violation
 MakeViolation = Callable[[Check, Level, "int | None", float, float, "str | tuple"], Violation]
@@ -78,20 +76,21 @@ class JointEnforcer:
         self.caution_fraction = envelope.caution_fraction
         # Row k of _buf holds the measure that row k of _bound limits: q_lo - q, q - q_hi, |dq|, |v|, |a|, |j|.
         self._buf = np.empty((6, n))
-        # The per-plan constants, packed for clamp_cycle (JC_ROWS rows; filled by prepare()): the step, velocity,
+        # The per-plan constants, packed for the compiled cycle (JC_ROWS rows; filled by prepare()): the step, velocity,
         # acceleration and jerk interval half-widths, the plan rows (q_lo, q_hi, v, a, j), the measure bounds
-        # (rows of _buf), h J, 2 A, and the position limits less pos_tol. The names below are views into it.
+        # (rows of _buf), h J, 2 A, the position limits less pos_tol, and the speed and acceleration a joint is near its
+        # limit at. The names below are views into it.
         self._jc = np.zeros((JC_ROWS, n))
         self._views()
         self._bound[3], self._bound[4], self._bound[5] = lim.v_max, lim.a_max, lim.j_max
-        self._caution = np.array([envelope.caution_fraction * lim.v_max, envelope.caution_fraction * lim.a_max])
+        self._caution[0], self._caution[1] = envelope.caution_fraction * lim.v_max, envelope.caution_fraction * lim.a_max
         self._blame_idx = np.empty((3, n), dtype=np.int64)  # scratch for blame_rows: joint, binding limit, broken bits
         self._blame_val = np.empty((4, n))  # and commanded, sent, measured, limit
         self._stop_ok = np.empty(n, dtype=bool)  # scratch for cheap_stop_joints
         self._joint_ok = np.empty(n, dtype=bool)  # per joint, the last measure: every direct limit holds
         self._all = np.ones(n, dtype=bool)
         self._all.setflags(write=False)
-        self._excess = np.empty((3, len(SLOTS)))  # scratch: the search's excess rows (target, sent, braking path)
+        self._excess = np.empty((3, len(SLOTS)))  # scratch: excess rows (the command's and its braking path's; the search's three)
         self._no_frames = np.empty(cartesian.frame_shape)  # what clamp_cycle writes frames into when no search runs
         self._key: tuple | None = None
         self._fraction: float | None = None  # where the last Cartesian search ended (a hint: it moves little per cycle)
@@ -108,7 +107,7 @@ class JointEnforcer:
     def _views(self) -> None:
         jc = self._jc
         self._widths, self._plan_rows, self._bound = jc[0:4], jc[4:9], jc[9:15]
-        self._delta, self._two_a, self._hi_tol, self._lo_tol = jc[15], jc[16], jc[17], jc[18]
+        self._delta, self._two_a, self._hi_tol, self._lo_tol, self._caution = jc[15], jc[16], jc[17], jc[18], jc[19:21]
 
     # ------------------------------------------------------------------ per-plan constants
 
@@ -166,40 +165,24 @@ class JointEnforcer:
         """Pass an in-limit command through untouched (same object); clamp or reject anything else.
 
         ``make`` builds the cycle's records; the per-joint ones are built directly, for ``cycle``."""
-        cart, cart_checks, refused = self.cartesian, [], None
-        direct_all, v, a = self.measure(q_cmd, mem, h)
-        direct_ok = stop_ok = None
-        if direct_all:
-            easy = self.cheap_stop(q_cmd, v, a, plan, h)[0]
-            if not easy:
-                stop_ok = stop_feasible(q_cmd, v, a, plan, h)[0]
-                easy = bool(stop_ok.all())
-            if easy:
-                near = bool(_count(self._buf[3:5] >= self._caution))
-                if not cart.enabled:
-                    return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, None)
-                good, excess, path, frames = cart.judge(q_cmd[None, :], mem, plan, h, reduced=reduced)
-                if good[0]:
-                    near = near or self._tcp_near(frames[-1, :3, 3], mem, h, cart.speed_limit(reduced))
-                    return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, frames)
-                if self.reject:  # the records name what refused it (clamping searches and names them itself)
-                    slack = mem.allowance.get
-                    refused = [(c, x, p) for c, x, p in zip(cart.checks, *cart.pick(np.vstack([excess, path])))
-                               if x > slack(c, 0.0) + SLACK or p > 0.0]
-                    cart_checks = [c for c, _, _ in refused] or [Check.STOP_DISTANCE]
-            direct_ok, stop_ok = self._all, self._all if stop_ok is None else stop_ok
-        else:
-            direct_ok, stop_ok = self.joints_ok(), self._all
-        # Clamp, search (Cartesian checks on), blame and measure what is sent: one compiled call.
-        n, on = self.n, cart.enabled
-        q_out, v_out, a_out = np.empty(n), np.empty(n), np.empty(n)
+        cart, cart_checks, refused, on = self.cartesian, [], None, self.cartesian.enabled
+        n = self.n
+        q_out, v, a = np.empty(n), np.empty(n), np.empty(n)
         frames = np.empty(cart.frame_shape) if on else self._no_frames
-        code, fraction, m, exact = clamp_cycle(
-            q_cmd, direct_ok, stop_ok, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._jc, plan.pos_tol, self.reject,
-            math.nan if self._fraction is None else self._fraction, on, *(cart.cycle_args(mem, reduced) if on else cart.off_args),
-            self._buf, q_out, v_out, a_out, frames, self._excess, self._blame_idx, self._blame_val)
+        verdict, code, fraction, m, exact = enforce_cycle(
+            q_cmd, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._jc, plan.pos_tol, self.reject,
+            math.nan if self._fraction is None else self._fraction, on, self.caution_fraction,
+            *(cart.cycle_args(mem, reduced) if on else cart.off_args), self._buf, q_out, v, a, self._joint_ok, self._stop_ok, frames,
+            self._excess, self._blame_idx, self._blame_val)
+        if verdict >= COMMAND_PASSES:
+            near = verdict == COMMAND_PASSES_NEAR
+            return Outcome(q_cmd, Level.CAUTION if near or reduced else Level.SAFE, v, a, frames if on else None)
+        if verdict == COMMAND_REFUSED and self.reject:  # the records name what refused it (clamping searches and names them itself)
+            slack = mem.allowance.get
+            refused = [(c, x, p) for c, x, p in zip(cart.checks, *cart.pick(self._excess[:2])) if x > slack(c, 0.0) + SLACK or p > 0.0]
+            cart_checks = [c for c, _, _ in refused] or [Check.STOP_DISTANCE]
         if not exact:
-            v_out = a_out = None  # verify() falls back to braking
+            v = a = None  # verify() falls back to braking
         if code == CLAMP_REJECTED:
             frames = None
             for c, x, p in refused or ():  # what the whole-arm check saw at the command; braking is what is sent
@@ -213,13 +196,7 @@ class JointEnforcer:
             frames = None
         if m:
             self._blame(m, cart_checks, recs, cycle)
-        return Outcome(q_out, Level.WARNING, v_out, a_out, frames)
-
-    def _tcp_near(self, tcp: np.ndarray, mem: Memory, h: float, limit: float | None) -> bool:
-        if limit is None or mem.tcp is None:
-            return False
-        d = tcp - mem.tcp
-        return bool(np.sqrt(d @ d) / h >= self.caution_fraction * limit)
+        return Outcome(q_out, Level.WARNING, v, a, frames)
 
     def intervals(self, mem: Memory, plan: PlanLimits, h: float) -> tuple[np.ndarray, ...]:
         """This cycle's step, velocity, acceleration and jerk intervals ``(4, n)`` (lower and upper
