@@ -287,7 +287,8 @@ def test_the_one_call_cycle_passes_exactly_the_commands_the_checks_pass(pos, vel
         near = bool(np.count_nonzero(rows_ref[3:5] >= enf._caution))
         limit = cart.speed_limit(reduced)
         if cartesian and not near and limit is not None:
-            near = bool(np.linalg.norm(frames_ref[-1, :3, 3] - mem.tcp) / h >= enf.caution_fraction * limit)
+            x, y, z = (frames_ref[-1, :3, 3] - mem.tcp).tolist()
+            near = math.sqrt(x * x + y * y + z * z) / h >= enf.caution_fraction * limit
         expected = COMMAND_PASSES_NEAR if near else COMMAND_PASSES
     # The one call.
     q_out, v, a, joint_ok, stop_ok = np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=bool), np.empty(n, dtype=bool)
@@ -298,6 +299,9 @@ def test_the_one_call_cycle_passes_exactly_the_commands_the_checks_pass(pos, vel
                                                       stop_ok, frames, excess, idx, val)
     assert verdict == expected
     np.testing.assert_array_equal(rows, rows_ref)
+    assert np.array_equal(joint_ok, joint_ok_ref)
+    if direct:  # the per-joint stop verdict: the cheap bound, the closed form where it refused
+        assert np.array_equal(stop_ok, stop_ref)
     if verdict >= COMMAND_PASSES:
         assert (code, fraction, m, exact) == (-1, 1.0, 0, True)
         assert np.array_equal(v, v_ref) and np.array_equal(a, a_ref)
@@ -308,9 +312,49 @@ def test_the_one_call_cycle_passes_exactly_the_commands_the_checks_pass(pos, vel
         assert np.array_equal(excess[0], excess_ref[0]) and np.array_equal(excess[1], path_ref[0])
     every = np.ones(n, dtype=bool)
     masks = (joint_ok_ref, every) if verdict == COMMAND_BROKEN else (every, stop_ref)
-    ref_out, ref_v, ref_a = np.empty(n), np.empty(n), np.empty(n)
+    ref_out, ref_v, ref_a, ref_idx, ref_val = np.empty(n), np.empty(n), np.empty(n), np.empty((3, n), dtype=np.int64), np.empty((4, n))
     ref = clamp_cycle(q_cmd, *masks, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, enf._jc, plan.pos_tol, reject, math.nan, cartesian,
-                      *args, rows_ref, ref_out, ref_v, ref_a, np.empty(cart.frame_shape), np.empty((3, len(SLOTS))),
-                      np.empty((3, n), dtype=np.int64), np.empty((4, n)))
+                      *args, rows_ref, ref_out, ref_v, ref_a, np.empty(cart.frame_shape), np.empty((3, len(SLOTS))), ref_idx, ref_val)
     assert (code, fraction, m, exact) == ref
     assert np.array_equal(q_out, ref_out) and np.array_equal(v, ref_v) and np.array_equal(a, ref_a)
+    assert np.array_equal(idx[:, :m], ref_idx[:, :m])
+    np.testing.assert_array_equal(val[:, :m], ref_val[:, :m])
+
+
+def test_the_one_call_cycle_settles_a_stop_the_cheap_bound_refuses_with_the_closed_form():
+    """Between the distance the cheap braking bound needs and the one the braking law really
+    takes, the cheap bound refuses a joint's stop and the closed form accepts it: the command
+    passes there, exactly where the numpy reference says it may. A joint heads for its upper
+    limit at constant speed from 0.3 rad to 1 mrad away."""
+    from vla_kit.safety.cartesian_kernels import COMMAND_BROKEN, COMMAND_PASSES, COMMAND_STOP_REFUSED, enforce_cycle
+
+    layer, env = make_layer()
+    lim, h = env.limits, env.period
+    plan = plan_limits(lim, h, env.period)
+    enf, cart = layer._enforcer, layer.cartesian
+    enf.prepare(plan, plan.step, h)
+    n, seen = 7, {"cheap refused, closed form accepted": 0, "refused": 0}
+    for gap in np.linspace(0.3, 1e-3, 600):
+        q, v0 = PANDA_HOME.copy(), np.zeros(n)
+        q[3], v0[3] = lim.q_max[3] - gap, 0.6 * lim.v_max[3]
+        mem = Memory(q=q, v=v0, a=np.zeros(n), q_lo=lim.q_min, q_hi=lim.q_max)
+        q_cmd = q + h * v0  # keep going
+        direct, v_ref, a_ref = enf.measure(q_cmd, mem, h)
+        cheap = stop_feasible(q_cmd, v_ref, a_ref, plan, h, cheap_only=True)[0]
+        exact = stop_feasible(q_cmd, v_ref, a_ref, plan, h)[0]
+        stop_ok = np.empty(n, dtype=bool)
+        verdict = enforce_cycle(q_cmd, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, enf._jc, plan.pos_tol, False, math.nan, False,
+                                enf.caution_fraction, *cart.off_args, np.empty((6, n)), np.empty(n), np.empty(n), np.empty(n),
+                                np.empty(n, dtype=bool), stop_ok, np.empty(cart.frame_shape), np.empty((3, len(SLOTS))),
+                                np.empty((3, n), dtype=np.int64), np.empty((4, n)))[0]
+        if not direct:  # past the limit already (the last few gaps)
+            assert verdict == COMMAND_BROKEN
+            continue
+        assert np.array_equal(stop_ok, exact)
+        assert (verdict == COMMAND_STOP_REFUSED) == (not exact.all())
+        if not exact.all():
+            seen["refused"] += 1
+        elif not cheap.all():
+            assert verdict >= COMMAND_PASSES
+            seen["cheap refused, closed form accepted"] += 1
+    assert all(seen.values()), seen

@@ -241,7 +241,8 @@ def _judge(c, ctx, path, excess, frames, scratch) -> bool:  # noqa: ANN001
     """Whether one candidate ``c`` passes stop feasibility and every Cartesian check; fills
     ``excess`` (6 slots) and ``frames`` (its forward kinematics).
 
-    ``ctx`` is what every candidate of a cycle shares (``CartesianGuard.kernel_args``): memory,
+    ``ctx`` is what every candidate of a cycle shares (``CartesianGuard.kernel_args``, or
+    :func:`enforce_cycle` with the plan rows of its packed constants): memory,
     planning limits (``plan`` rows q_lo, q_hi, v, a, j), kinematics, geometry, the TCP speed limit
     (NaN: none), the allowance and the previous TCP position, then two scratch arrays the entry
     point allocates once per call (``(3, n)`` and :data:`_POSE_WORK`). ``path``: also clear the
@@ -460,7 +461,7 @@ def _judge_command(q, mq, mv, ma, mem_lo, mem_hi, h, jc, pos_tol, cartesian, cau
     :func:`~vla_kit.safety.checks.stop_feasible`); the caution share of the joint speed and
     acceleration limits; with ``cartesian`` checks, :func:`_judge` at the command (excess into
     ``excess[0]``, how far its braking path may cross a limit into ``excess[1]``) and its TCP
-    speed against ``caution_fraction`` of the limit."""
+    speed against ``caution_fraction`` of the limit (NaN: never near by speed)."""
     if not measure_rows(q, mq, mv, ma, mem_lo, mem_hi, h, jc[9:15], rows, v, a, joint_ok):
         return COMMAND_BROKEN
     if not cheap_stop_joints(q, v, a, h, jc[15], jc[16], jc[6], jc[17], jc[18], stop_ok):
@@ -484,7 +485,9 @@ def _judge_command(q, mq, mv, ma, mem_lo, mem_hi, h, jc, pos_tol, cartesian, cau
             excess[1, int(pose_work[12])] = pose_work[13]
         return COMMAND_REFUSED
     limit, p_prev = ctx[17], ctx[20]
-    if not near and limit == limit:  # the TCP speed now, against the share of the limit that counts as near it
+    # The TCP speed now, against the share of the limit that counts as near it (NaN caution_fraction: no previous TCP).
+    # A level, not a limit: numpy's BLAS dot product may round this norm differently by an ulp.
+    if not near and limit == limit:
         last = frames.shape[0] - 1
         dx, dy, dz = frames[last, 0, 3] - p_prev[0], frames[last, 1, 3] - p_prev[1], frames[last, 2, 3] - p_prev[2]
         near = math.sqrt(dx * dx + dy * dy + dz * dz) / h >= caution_fraction * limit

@@ -1,4 +1,4 @@
-"""The layer's hot path: the exact in-limit test, the cheap stop test, the clamp and the blame.
+"""The layer's hot path: the exact in-limit test, the stop test, the Cartesian judge, the clamp and the blame.
 
 :class:`JointEnforcer` turns one command into what may be sent, given the layer's memory and
 planning limits. It precomputes every per-envelope and per-``dt`` constant (limit rows, interval
@@ -86,12 +86,12 @@ class JointEnforcer:
         self._caution[0], self._caution[1] = envelope.caution_fraction * lim.v_max, envelope.caution_fraction * lim.a_max
         self._blame_idx = np.empty((3, n), dtype=np.int64)  # scratch for blame_rows: joint, binding limit, broken bits
         self._blame_val = np.empty((4, n))  # and commanded, sent, measured, limit
-        self._stop_ok = np.empty(n, dtype=bool)  # scratch for cheap_stop_joints
+        self._stop_ok = np.empty(n, dtype=bool)  # per joint, the last command: it can stop (enforce_cycle; cheap_stop's scratch)
         self._joint_ok = np.empty(n, dtype=bool)  # per joint, the last measure: every direct limit holds
         self._all = np.ones(n, dtype=bool)
         self._all.setflags(write=False)
         self._excess = np.empty((3, len(SLOTS)))  # scratch: excess rows (the command's and its braking path's; the search's three)
-        self._no_frames = np.empty(cartesian.frame_shape)  # what clamp_cycle writes frames into when no search runs
+        self._no_frames = np.empty(cartesian.frame_shape)  # enforce_cycle's frames argument with the Cartesian checks off (never written)
         self._key: tuple | None = None
         self._fraction: float | None = None  # where the last Cartesian search ended (a hint: it moves little per cycle)
 
@@ -113,10 +113,10 @@ class JointEnforcer:
 
     def prepare(self, plan: PlanLimits, step: np.ndarray, h: float) -> None:
         """Precompute what depends on the cycle's ``dt`` and the planning limits (cached)."""
-        key = (id(plan), h)
-        if key == self._key:
+        key = self._key
+        if key is not None and key[0] is plan and key[1] == h:  # the plan itself, not its id: a freed one's id is reused
             return
-        self._key = key
+        self._key = (plan, h)
         self._bound[2] = step
         self._delta[:] = h * plan.j
         self._two_a[:] = 2.0 * plan.a
@@ -171,7 +171,7 @@ class JointEnforcer:
         frames = np.empty(cart.frame_shape) if on else self._no_frames
         verdict, code, fraction, m, exact = enforce_cycle(
             q_cmd, mem.q, mem.v, mem.a, mem.q_lo, mem.q_hi, h, self._jc, plan.pos_tol, self.reject,
-            math.nan if self._fraction is None else self._fraction, on, self.caution_fraction,
+            math.nan if self._fraction is None else self._fraction, on, self.caution_fraction if mem.tcp is not None else math.nan,
             *(cart.cycle_args(mem, reduced) if on else cart.off_args), self._buf, q_out, v, a, self._joint_ok, self._stop_ok, frames,
             self._excess, self._blame_idx, self._blame_val)
         if verdict >= COMMAND_PASSES:

@@ -212,7 +212,8 @@ BLAME_STOP, BLAME_HELD = 5, 6  # blame_rows' binding "limit" of a joint clamped 
 def blame_rows(q_cmd: np.ndarray, q_out: np.ndarray, measures: np.ndarray, bound: np.ndarray, lo4: np.ndarray, hi4: np.ndarray,
                plan_lo: np.ndarray, plan_hi: np.ndarray, mem_lo: np.ndarray, mem_hi: np.ndarray, direct_ok: np.ndarray,
                stop_ok: np.ndarray, idx: np.ndarray, val: np.ndarray) -> int:
-    """Who is to blame for each changed joint of a clamped command (:meth:`JointEnforcer._blame`).
+    """Who is to blame for each changed joint of a clamped command (run inside
+    :func:`~vla_kit.safety.cartesian_kernels.clamp_cycle`; :meth:`JointEnforcer._blame` makes the records).
 
     ``measures`` rows (of the command) against ``bound`` rows: ``q_lo - q``, ``q - q_hi``, ``|dq|``,
     ``|v|``, ``|a|``, ``|j|``; ``lo4``/``hi4``: the step, velocity, acceleration and jerk intervals;
@@ -338,7 +339,8 @@ def clamp_joints(q_cmd: np.ndarray, keep: np.ndarray, mem_q: np.ndarray, mem_v: 
                  mem_hi: np.ndarray, h: float, widths: np.ndarray, plan: np.ndarray, pos_tol: float, bound: np.ndarray, delta: np.ndarray,
                  two_a: np.ndarray, hi_tol: np.ndarray, lo_tol: np.ndarray, reject: bool, lo4: np.ndarray, hi4: np.ndarray,
                  rows: np.ndarray, ok: np.ndarray, q_fb: np.ndarray, q_out: np.ndarray, v: np.ndarray, a: np.ndarray) -> int:
-    """The joint clamp of :meth:`~vla_kit.safety.enforce.JointEnforcer.enforce` in one call.
+    """The joint clamp of :meth:`~vla_kit.safety.enforce.JointEnforcer.enforce` (run inside
+    :func:`~vla_kit.safety.cartesian_kernels.clamp_cycle`).
 
     The braking step into ``q_fb``; the step/velocity/acceleration/jerk intervals into ``lo4``,
     ``hi4``; then (unless ``reject``) the command clipped into their overlap with the planning

@@ -54,7 +54,8 @@ def furthest_stoppable(q_fb: np.ndarray, q_c: np.ndarray, mem: Memory, plan: Pla
 
 
 class CartesianOutcome(NamedTuple):
-    """Result of :func:`furthest_cartesian` (a tuple underneath: one is made per clamped cycle).
+    """Result of :func:`furthest_cartesian` (a tuple underneath). The layer's own cycle runs the same
+    search inside :func:`vla_kit.safety.cartesian_kernels.enforce_cycle` and reads its rows directly.
 
     Attributes:
         q: what to send (rad).
