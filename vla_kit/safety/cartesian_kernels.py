@@ -237,6 +237,16 @@ def _passes_at(s, q_fb, q_j, cand, ctx, row, frames, scratch, out, excess, kept)
 
 
 @njit(cache=True)
+def _context(mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,  # noqa: ANN001
+             allowance, recovering, p_prev) -> tuple:
+    """The ``ctx`` every candidate of a cycle shares, in the order :func:`_judge` unpacks it, with
+    its two scratch arrays: judging allocates nothing (but when recovering). ``ctx[22]`` is the
+    pose scratch, where a judgement leaves the slot its braking path may cross."""
+    return (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
+            allowance, recovering, p_prev, np.empty((3, mq.shape[0])), np.empty(_POSE_WORK))
+
+
+@njit(cache=True)
 def _judge(c, ctx, path, excess, frames, scratch) -> bool:  # noqa: ANN001
     """Whether one candidate ``c`` passes stop feasibility and every Cartesian check; fills
     ``excess`` (6 slots) and ``frames`` (its forward kinematics).
@@ -336,8 +346,8 @@ def judge_batch(cand: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndarray
     the forward kinematics of the first candidate."""
     scratch = np.empty_like(frames)
     spare = np.empty_like(frames)
-    ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
-           allowance, recovering, p_prev, np.empty((3, mq.shape[0])), np.empty(_POSE_WORK))  # + scratch: judging allocates nothing
+    ctx = _context(mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
+                   allowance, recovering, p_prev)
     pose_work = ctx[22]
     path[:, :] = 0.0
     for k in range(cand.shape[0]):
@@ -396,9 +406,9 @@ def search_segment(q_fb: np.ndarray, q_j: np.ndarray, hint: float, mq: np.ndarra
     pass are kept, so a boundary that is not monotone along the segment costs progress, never
     safety.
     """
-    pose_work = np.empty(_POSE_WORK)
-    ctx = (mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
-           allowance, recovering, p_prev, np.empty((3, mq.shape[0])), pose_work)  # + scratch: judging allocates nothing (but when recovering)
+    ctx = _context(mq, mv, ma, plan, pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
+                   allowance, recovering, p_prev)
+    pose_work = ctx[22]
     frames = np.empty_like(kept)
     scratch = np.empty_like(kept)
     cand = np.empty(q_j.shape[0])
@@ -573,8 +583,8 @@ def enforce_cycle(q_cmd: np.ndarray, mq: np.ndarray, mv: np.ndarray, ma: np.ndar
         True`` when the command passed: ``v``, ``a`` and ``frames`` are then the command's).
     """
     n = q_cmd.shape[0]
-    ctx = (mq, mv, ma, jc[4:9], pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone, limit,
-           allowance, recovering, p_prev, np.empty((3, n)), np.empty(_POSE_WORK))
+    ctx = _context(mq, mv, ma, jc[4:9], pos_tol, h, fk_c, fk_s, fk_k, tool, lin, spheres, boxes, radii, levers, min_distance, cone,
+                   limit, allowance, recovering, p_prev)
     verdict = _judge_command(q_cmd, mq, mv, ma, mem_lo, mem_hi, h, jc, pos_tol, cartesian, caution_fraction, ctx, rows, v, a, joint_ok,
                              stop_ok, excess, frames)
     if verdict >= COMMAND_PASSES:
