@@ -184,10 +184,10 @@ def test_separation_off_ignores_people():
     assert d.level is Level.SAFE and d.human_distance is None and layer.separation is None
 
 
-def test_the_compiled_robot_terms_are_the_braking_bounds_of_the_numpy_law():
+def test_the_compiled_robot_terms_are_the_stopping_bounds_of_the_numpy_law():
     """v_r = sum lever |v|, S_s = sum lever * travel bound, T_s = the longest joint's stop bound
-    (braking.braking_reach_bound), joints at rest excluded; random states, some joints at rest."""
-    from vla_kit.safety.braking import braking_reach_bound
+    (braking.stopping_bound), joints at rest excluded; random states, some joints at rest."""
+    from vla_kit.safety.braking import stopping_bound
 
     layer, env = make_layer(SSM)
     mon, lim = layer.separation, env.limits
@@ -196,12 +196,10 @@ def test_the_compiled_robot_terms_are_the_braking_bounds_of_the_numpy_law():
         rest = rng.random(7) < 0.3
         v = np.where(rest, 0.0, rng.uniform(-1, 1, 7) * lim.v_max)
         a = np.where(rest, 0.0, rng.uniform(-1, 1, 7) * lim.a_max)
-        h = float(rng.choice([0.001, 1 / 240, 0.004]))
+        h = float(rng.choice([0.001, 1 / 240, 0.004, 0.01]))
         terms = mon.robot_terms(v, a, h)
-        travel, peak = braking_reach_bound(v, a, h, lim.a_max, lim.j_max)
-        steps = h * ((np.abs(a) + 2.0 * lim.a_max) / (h * lim.j_max) + 4.0) + peak / lim.a_max
-        moving = (v != 0.0) | (a != 0.0)
-        ref = (mon.levers @ np.abs(v), mon.levers @ travel, float(np.max(np.where(moving, steps, 0.0))))
+        travel, steps, _ = stopping_bound(v, a, h, lim.a_max, lim.j_max)
+        ref = (mon.levers @ np.abs(v), mon.levers @ travel, float(np.max(steps)))
         np.testing.assert_allclose([terms.speed, terms.stopping_distance, terms.stopping_time], ref, rtol=1e-12, atol=0)
 
 

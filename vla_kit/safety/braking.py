@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ramp_dv", "landing_accel", "brake_accel", "BrakingExtent", "braking_extent", "braking_reach_bound"]
+__all__ = ["ramp_dv", "landing_accel", "brake_accel", "BrakingExtent", "braking_extent", "braking_reach_bound", "stopping_bound",
+           "continuous_states"]
 
 
 def ramp_dv(alpha: np.ndarray, h: float, delta: np.ndarray) -> np.ndarray:
@@ -111,6 +112,46 @@ def braking_reach_bound(v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarra
     peak = np.maximum(np.abs(v), np.abs(v + ramp_dv(a, h, delta)))
     travel = h * peak * ((np.abs(a) + 2.0 * a_max) / delta + 4.0) + peak * peak / (2.0 * a_max)
     return travel, peak
+
+
+def stopping_bound(v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray, j_max: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upper bounds ``(travel, time, peak speed)`` of a stop from ``(v, a)``, for the robot's
+    stopping distance and time (ISO/TS 15066 ``S_s``, ``T_s``).
+
+    They hold for the layer's braking law **and** for the time-optimal continuous-time stop
+    (Ruckig's) of any motion within ``a_max`` and ``j_max`` through the last three positions sent:
+    the layer brakes in backward differences at ``h``, the arm moves in continuous time.
+    ``tests/safety/test_braking_ruckig.py`` checks both.
+
+    The same form as :func:`braking_reach_bound`, with a peak speed that also covers the
+    continuous stop. Such a motion's velocity now is within ``h A / 2`` of ``v`` (the mean over
+    the last step) and its acceleration within ``h J`` of ``a`` (a mean over two steps), so it
+    gains at most ``a |a| / (2 J) + h A`` more while its acceleration ramps to zero. In backward
+    differences the law may instead drop ``a`` by ``h J`` in one step and gains less: where ``h J``
+    is large against ``a_max``, the discrete bound alone falls short of the physical stop (1.2 mm
+    against 0.05 mm at 100 Hz from ``a = 25``, ``A = 26``, ``J = 3000``). A joint at rest
+    (``v = a = 0``) stops where it is.
+    """
+    delta = h * j_max
+    peak = np.maximum(np.maximum(np.abs(v) + 0.5 * h * a_max, np.abs(v + ramp_dv(a, h, delta))),
+                      np.abs(v + a * np.abs(a) / (2.0 * j_max)) + 1.5 * h * a_max)
+    peak = np.where((v == 0.0) & (a == 0.0), 0.0, peak)  # a joint at rest stops where it is
+    ramps = np.where(peak > 0.0, h * ((np.abs(a) + 2.0 * a_max) / delta + 4.0), 0.0)
+    return peak * ramps + peak * peak / (2.0 * a_max), ramps + peak / a_max, peak
+
+
+def continuous_states(v: float, a: float, h: float, a_max: float, j_max: float) -> list[tuple[float, float]]:
+    """Continuous-time states ``(velocity, acceleration)`` now, of motions within ``a_max`` and
+    ``j_max`` through the last three positions sent, given their backward differences ``(v, a)``:
+    the parabola through them (``v + h a / 2``, ``a``) and the corners of where any such motion can
+    be (velocity within ``h A / 2`` of ``v``, acceleration within ``h J`` of ``a``). Three equal
+    positions are an arm at rest. :func:`stopping_bound` covers a stop from each of them."""
+    if v == 0.0 and a == 0.0:
+        return [(0.0, 0.0)]
+    accs = sorted({a, min(a + h * j_max, a_max), max(a - h * j_max, -a_max)})
+    vels = sorted({v + 0.5 * h * a, v - 0.5 * h * a_max, v + 0.5 * h * a_max})
+    return [(vc, ac) for vc in vels for ac in accs]
 
 
 def _ramp_phase(n: np.ndarray, v: np.ndarray, a: np.ndarray, km1: np.ndarray, h: float, delta: np.ndarray, a_max: np.ndarray):

@@ -378,9 +378,10 @@ def clamp_joints(q_cmd: np.ndarray, keep: np.ndarray, mem_q: np.ndarray, mem_v: 
 def robot_terms(v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray, j_max: np.ndarray,
                 levers: np.ndarray) -> tuple[float, float, float]:
     """The robot's part of the ISO/TS 15066 separation distance from joint velocity ``v`` and
-    acceleration ``a``: ``(v_r, S_s, T_s)`` = (lever-weighted speed, lever-weighted braking
+    acceleration ``a``: ``(v_r, S_s, T_s)`` = (lever-weighted speed, lever-weighted stopping
     travel bound, the longest joint stop), with the bounds of
-    :func:`~vla_kit.safety.braking.braking_reach_bound` (see :mod:`vla_kit.safety.separation`)."""
+    :func:`~vla_kit.safety.braking.stopping_bound`, which hold for the layer's braking law and for
+    a continuous-time jerk-limited stop (see :mod:`vla_kit.safety.separation`)."""
     speed = 0.0
     distance = 0.0
     time = 0.0
@@ -388,11 +389,12 @@ def robot_terms(v: np.ndarray, a: np.ndarray, h: float, a_max: np.ndarray, j_max
         if v[i] == 0.0 and a[i] == 0.0:
             continue  # a joint at rest stops where it is
         delta = h * j_max[i]
-        peak = _max(abs(v[i]), abs(v[i] + _ramp_dv(a[i], h, delta)))
-        travel = h * peak * ((abs(a[i]) + 2.0 * a_max[i]) / delta + 4.0) + peak * peak / (2.0 * a_max[i])
+        peak = _max(_max(abs(v[i]) + 0.5 * h * a_max[i], abs(v[i] + _ramp_dv(a[i], h, delta))),
+                    abs(v[i] + a[i] * abs(a[i]) / (2.0 * j_max[i])) + 1.5 * h * a_max[i])
+        ramps = h * ((abs(a[i]) + 2.0 * a_max[i]) / delta + 4.0)
         speed += levers[i] * abs(v[i])
-        distance += levers[i] * travel
-        time = _max(time, h * ((abs(a[i]) + 2.0 * a_max[i]) / (h * j_max[i]) + 4.0) + peak / a_max[i])
+        distance += levers[i] * (peak * ramps + peak * peak / (2.0 * a_max[i]))
+        time = _max(time, ramps + peak / a_max[i])
     return speed, distance, time
 
 
