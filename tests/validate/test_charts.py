@@ -82,7 +82,7 @@ def test_matrix_one_row_per_scenario_and_failed_checks(results):
     assert by.loc["nan-burst", "detection"] == "99 % (71/72)"
     assert by.loc["nan-burst", "e-stop latency (cycles)"] == "3"
     assert by.loc["stale-command", "detection"] == "100 % (10/10)"
-    assert by.loc["human", "min separation margin (m)"] == "+0.123"
+    assert by.loc["human", "min separation margin (mm)"] == "+123.0"
     html = charts.highlight_failures(df).to_html()
     assert html.count("#f8d7da") >= 1
 

@@ -108,11 +108,11 @@ def scenario_matrix(rows: Sequence[Mapping[str, Any]], failures: Sequence[GateFa
             "violations": int(r.get("violations") or 0),
             "detection": f"{_pct(detected, injected)} ({detected}/{injected})" if injected else "—",
             "e-stop latency (cycles)": "—" if est is None else ("missed" if est < 0 else str(int(est))),
-            "min separation margin (m)": f"{margin:+.3f}" if _finite(margin) else "—",
+            "min separation margin (mm)": f"{1000.0 * margin:+.1f}" if _finite(margin) else "—",
             "verdict": _FAIL + "; ".join(failed) if failed else _PASS,
         })
     columns = ["scenario", "category", "success", "interventions", "violations", "detection", "e-stop latency (cycles)",
-               "min separation margin (m)", "verdict"]
+               "min separation margin (mm)", "verdict"]
     return pd.DataFrame(out, columns=columns)
 
 
