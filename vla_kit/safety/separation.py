@@ -9,8 +9,9 @@ with ``v_h`` the person's speed (1.6 m/s by default, ISO 13855), ``T_r`` the rea
 intrusion distance and ``Z_d``, ``Z_r`` the position uncertainties of person and robot.
 Here the robot terms are bounds per joint (:func:`vla_kit.safety.braking.stopping_bound`) that
 hold for the layer's own braking law and for any continuous-time stop within the acceleration
-and jerk limits (Ruckig's time-optimal stop included), carried to Cartesian space by the lever
-arms, which bound the speed and travel of *every* point of the arm, not only the TCP:
+and jerk limits through the last three positions sent (Ruckig's time-optimal stop included; a
+joint whose last three positions are equal is taken to be at rest), carried to Cartesian space by
+the lever arms, which bound the speed and travel of *every* point of the arm, not only the TCP:
 
 * ``v_r = sum_i lever_i |v_i|``; ``S_s = sum_i lever_i travel_i``; ``T_s`` = the longest joint stop.
 
